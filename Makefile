@@ -1,0 +1,43 @@
+# Two commands do everything on a fresh machine (each creates .venv on first use):
+#   make test   - unit tests + every notebook run top to bottom (quick profile)
+#   make book   - build the report site into _build/html (full profile unless AECORE_PROFILE is set)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: help install test book clean-book lock
+
+help:
+	@echo "make test   unit tests + pytest --nbval notebooks (AECORE_PROFILE=quick by default)"
+	@echo "make book   build the report site into _build/html (AECORE_PROFILE=full by default)"
+	@echo "make lock   re-pin constraints.txt from the current .venv"
+
+# The environment is (re)built when pyproject.toml or constraints.txt change.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# pytest exits 5 when it collects nothing: that means the paths are wrong, so say so and fail.
+test: $(STAMP)
+	AECORE_PROFILE=$${AECORE_PROFILE:-quick} $(BIN)/python -m pytest --nbval tests notebooks; \
+	status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: check the tests/ and notebooks/ folders" >&2; exit 1; fi; \
+	exit $$status
+
+book: $(STAMP)
+	AECORE_PROFILE=$${AECORE_PROFILE:-full} $(BIN)/jupyter-book build book --warningiserror --keep-going
+	$(BIN)/python tools/check_book.py
+
+clean-book:
+	rm -rf _build
+
+lock: $(STAMP)
+	{ echo "# Exact versions CI and 'make' install (pip install -c constraints.txt -e '.[book,test]')."; \
+	  echo "# Regenerate after changing dependencies:  make lock"; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^aecore'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt

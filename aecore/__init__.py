@@ -1,0 +1,21 @@
+"""aecore: autoencoders, noise layers, metrics, data, training and plotting for the lab book.
+
+Typical use in a notebook::
+
+    import aecore
+    from aecore import choose, data, models, train
+
+    train_set = data.load_mnist("train", limit=choose(quick=2000, full=None))
+    model = models.MLPAutoencoder(latent_dim=2)
+    history = train.fit_or_load("mnist-ae", model, train_set, test_set, train.TrainConfig(epochs=20))
+"""
+
+from . import config, data, latent, metrics, models, noise, plots, train, utils
+from .config import cache_root, choose, data_root, pick_device, profile
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "config", "data", "latent", "metrics", "models", "noise", "plots", "train", "utils",
+    "cache_root", "choose", "data_root", "pick_device", "profile", "__version__",
+]

@@ -1,0 +1,76 @@
+"""One place for run-wide settings: the profile, the data/cache folders and the device.
+
+Everything that depends on an environment variable is read here, so notebooks and
+modules never parse ``os.environ`` themselves.
+
+Environment variables
+---------------------
+``AECORE_PROFILE``  ``full`` (default: the real lab settings) or ``quick`` (small
+                    subsets and 1-2 epochs, for tests and CI).
+``AECORE_DATA``     folder holding the raw data sets (default: ``data/`` in the repo).
+``AECORE_CACHE``    folder for derived files and trained models (default:
+                    ``.cache/aecore`` in the repo).
+``AECORE_DEVICE``   force a torch device (``cpu``, ``cuda``, ``mps``); default: auto.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TypeVar
+
+import torch
+
+PROFILES = ("quick", "full")
+T = TypeVar("T")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def profile() -> str:
+    """Return the active profile name, ``"quick"`` or ``"full"`` (from ``AECORE_PROFILE``)."""
+    value = os.environ.get("AECORE_PROFILE", "full").strip().lower() or "full"
+    if value not in PROFILES:
+        raise ValueError(
+            f"AECORE_PROFILE={value!r} is not a known profile; use one of {PROFILES} "
+            "(e.g. `export AECORE_PROFILE=quick`)."
+        )
+    return value
+
+
+def choose(*, quick: T, full: T) -> T:
+    """Return ``quick`` or ``full`` depending on the active profile.
+
+    Notebooks use this for every setting that differs between a fast check and the
+    real lab run, e.g. ``epochs = choose(quick=1, full=20)``.
+    """
+    return quick if profile() == "quick" else full
+
+
+def data_root() -> Path:
+    """Folder with the raw data sets: ``$AECORE_DATA`` or ``<repo>/data``."""
+    value = os.environ.get("AECORE_DATA")
+    return Path(value).expanduser().resolve() if value else REPO_ROOT / "data"
+
+
+def cache_root() -> Path:
+    """Folder for derived files and trained models: ``$AECORE_CACHE`` or ``<repo>/.cache/aecore``."""
+    value = os.environ.get("AECORE_CACHE")
+    return Path(value).expanduser().resolve() if value else REPO_ROOT / ".cache" / "aecore"
+
+
+def pick_device() -> torch.device:
+    """Best available torch device: ``$AECORE_DEVICE`` if set, else CUDA, then Apple MPS, then CPU."""
+    forced = os.environ.get("AECORE_DEVICE")
+    if forced:
+        device = torch.device(forced)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("AECORE_DEVICE asks for CUDA, but torch sees no CUDA device; unset it to auto-select.")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise RuntimeError("AECORE_DEVICE asks for MPS, but it is not available; unset it to auto-select.")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")

@@ -1,0 +1,168 @@
+"""Latent-space tools: encode a data set, uniform 2-D grids, Gaussian fits, perturbation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .models import eval_mode
+from .utils import apply_in_batches, module_device
+
+
+def encode_dataset(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None,
+                   batch_size: int = 1000) -> torch.Tensor:
+    """Codes of ``images`` (N, C, H, W) in eval mode, on the CPU: shape (N, *latent_shape).
+
+    For a VAE the posterior mean ``mu`` is returned; a conditional model needs ``labels``.
+    """
+    conditional = getattr(model, "conditional", False)
+    if conditional and labels is None:
+        raise ValueError("a conditional model needs the labels to encode")
+
+    def run(xb: torch.Tensor, yb: torch.Tensor | None) -> torch.Tensor:
+        out = model.encode(xb, yb) if conditional else model.encode(xb)
+        return out[0] if isinstance(out, tuple) else out
+
+    with eval_mode(model):
+        return apply_in_batches(run, images, labels if conditional else None,
+                                device=module_device(model), batch_size=batch_size)
+
+
+def decode_codes(model: nn.Module, codes: torch.Tensor, labels: torch.Tensor | None = None,
+                 batch_size: int = 1000) -> torch.Tensor:
+    """Images in [0, 1] decoded from ``codes`` (N, *latent_shape) in eval mode, on the CPU."""
+    conditional = getattr(model, "conditional", False)
+    if conditional and labels is None:
+        raise ValueError("a conditional model needs the labels to decode")
+
+    def run(zb: torch.Tensor, yb: torch.Tensor | None) -> torch.Tensor:
+        return torch.sigmoid(model.decode(zb, yb) if conditional else model.decode(zb))
+
+    with eval_mode(model):
+        return apply_in_batches(run, codes, labels if conditional else None,
+                                device=module_device(model), batch_size=batch_size)
+
+
+@dataclass
+class Grid2D:
+    """A uniform ``n`` x ``n`` grid over a rectangle of a 2-D latent space.
+
+    ``points``: (n*n, 2) codes in row-major order, top row first (largest z2), so that
+    decoding them and tiling ``n`` per row gives a picture oriented like a scatter plot.
+    ``extent``: (z1_min, z1_max, z2_min, z2_max) of the grid's outermost points.
+    """
+
+    points: torch.Tensor
+    n: int
+    extent: tuple[float, float, float, float]
+
+
+def uniform_grid(codes: torch.Tensor | None = None, n: int = 20, *, quantile: float = 0.01,
+                 extent: tuple[float, float, float, float] | None = None) -> Grid2D:
+    """Uniform grid over a 2-D latent region.
+
+    The region is either given as ``extent`` or taken from ``codes`` (N, 2): the
+    ``quantile``..``1 - quantile`` range of each coordinate (0 = full min..max), so a few
+    outliers do not stretch the grid over empty space.
+    """
+    if n < 2:
+        raise ValueError(f"grid size n must be >= 2, got {n}")
+    if extent is None:
+        if codes is None or codes.ndim != 2 or codes.shape[1] != 2:
+            raise ValueError("uniform_grid needs 2-D codes shaped (N, 2) or an explicit extent")
+        if not 0.0 <= quantile < 0.5:
+            raise ValueError(f"quantile must be in [0, 0.5), got {quantile}")
+        lo = torch.quantile(codes.float(), quantile, dim=0)
+        hi = torch.quantile(codes.float(), 1 - quantile, dim=0)
+        extent = (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
+    x0, x1, y0, y1 = extent
+    if not (x1 > x0 and y1 > y0):
+        raise ValueError(f"empty grid extent {extent}")
+    xs = torch.linspace(x0, x1, n)
+    ys = torch.linspace(y1, y0, n)  # top row = largest z2
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return Grid2D(torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1), n, (x0, x1, y0, y1))
+
+
+class GaussianFit:
+    """Multivariate Gaussian fitted to codes, for sampling new codes.
+
+    ``covariance``: ``"full"`` (sample covariance, shrunk towards a scaled identity),
+    or ``"diagonal"`` (per-dimension variances only). ``shrinkage``: ``"auto"`` picks
+    the Ledoit-Wolf amount (needed when there are fewer samples than dimensions: the
+    sample covariance is then singular); a float in [0, 1] sets it; 0 = none.
+    ``ridge`` adds ``ridge * I`` on top (a second, simpler way to make it invertible).
+    """
+
+    def __init__(self, codes: torch.Tensor, covariance: str = "full", shrinkage: float | str = "auto",
+                 ridge: float = 0.0):
+        if covariance not in ("full", "diagonal"):
+            raise ValueError(f"covariance must be 'full' or 'diagonal', got {covariance!r}")
+        if codes.ndim < 2 or len(codes) < 2:
+            raise ValueError(f"need at least 2 codes shaped (N, ...), got {tuple(codes.shape)}")
+        if ridge < 0:
+            raise ValueError(f"ridge must be >= 0, got {ridge}")
+        self.code_shape = tuple(codes.shape[1:])
+        x = codes.flatten(1).double()
+        self.mean = x.mean(0)
+        centred = x - self.mean
+        n, d = centred.shape
+        self.covariance_kind = covariance
+        if covariance == "diagonal":
+            self.shrinkage = 0.0
+            cov = torch.diag(centred.pow(2).mean(0))
+        else:
+            sample = centred.T @ centred / n
+            if shrinkage == "auto":
+                shrinkage = ledoit_wolf_shrinkage(centred)
+            if not 0.0 <= float(shrinkage) <= 1.0:
+                raise ValueError(f"shrinkage must be 'auto' or in [0, 1], got {shrinkage}")
+            self.shrinkage = float(shrinkage)
+            target = torch.trace(sample) / d
+            cov = (1 - self.shrinkage) * sample + self.shrinkage * target * torch.eye(d, dtype=sample.dtype)
+        self.covariance = cov + ridge * torch.eye(d, dtype=cov.dtype)
+        self._scale = torch.linalg.cholesky(self.covariance + 1e-10 * torch.eye(d, dtype=cov.dtype))
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` new codes shaped (n, *code_shape), float32."""
+        eps = torch.randn((n, len(self.mean)), generator=generator, dtype=torch.float64)
+        return (self.mean + eps @ self._scale.T).float().view(n, *self.code_shape)
+
+
+def ledoit_wolf_shrinkage(centred: torch.Tensor) -> float:
+    """Ledoit-Wolf optimal shrinkage in [0, 1] for centred samples (N, D) towards mu * I."""
+    n, d = centred.shape
+    sample = centred.T @ centred / n
+    mu = torch.trace(sample) / d
+    delta = ((sample - mu * torch.eye(d, dtype=sample.dtype)) ** 2).sum() / d
+    x2 = centred.pow(2)
+    beta = ((x2.T @ x2) / n - sample.pow(2)).sum() / (d * n)
+    if delta <= 0:
+        return 0.0
+    return float(torch.clamp(beta, max=delta) / delta)
+
+
+def perturb(codes: torch.Tensor, strength: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Add zero-mean Gaussian noise scaled to each code: ``z + strength * rms(z) * N(0, I)``.
+
+    ``rms(z)`` is the root mean square of that code's entries, so ``strength`` is a
+    noise-to-signal amplitude ratio (0.1 = noise with a tenth of the code's RMS).
+    """
+    if strength < 0:
+        raise ValueError(f"strength must be >= 0, got {strength}")
+    rms = codes.pow(2).flatten(1).mean(1).sqrt().view(-1, *([1] * (codes.ndim - 1)))
+    noise = torch.randn(codes.shape, generator=generator, dtype=codes.dtype)
+    return codes + strength * rms * noise.to(codes.device)
+
+
+def nearest_distances(queries: torch.Tensor, reference: torch.Tensor, exclude_self: bool = False) -> torch.Tensor:
+    """Euclidean distance from each query (N, ...) to its nearest reference code (M, ...): shape (N,).
+
+    With ``exclude_self`` (queries are the reference set) a code's zero distance to itself is ignored.
+    """
+    d = torch.cdist(queries.flatten(1).float(), reference.flatten(1).float())
+    if exclude_self:
+        d.fill_diagonal_(float("inf"))
+    return d.min(dim=1).values

@@ -1,0 +1,61 @@
+"""Image-quality metrics with an explicit data range: PSNR and SSIM.
+
+Both take batches shaped (N, C, H, W) whose values lie in [0, data_range]; both raise a
+``ValueError`` on mismatched shapes or out-of-range values rather than return a
+misleading number (a classic mistake is computing PSNR of [0, 1] images with a data
+range of 255, which adds 48 dB).
+"""
+
+from __future__ import annotations
+
+import torch
+from pytorch_msssim import ssim as _ssim
+
+_TOLERANCE = 1e-4
+
+
+def _check_pair(x: torch.Tensor, y: torch.Tensor, data_range: float) -> None:
+    if x.shape != y.shape:
+        raise ValueError(f"shape mismatch: {tuple(x.shape)} vs {tuple(y.shape)}")
+    if x.ndim != 4:
+        raise ValueError(f"expected a batch shaped (N, C, H, W), got {tuple(x.shape)}")
+    if data_range <= 0:
+        raise ValueError(f"data_range must be positive, got {data_range}")
+    for name, t in (("first", x), ("second", y)):
+        lo, hi = float(t.min()), float(t.max())
+        if lo < -_TOLERANCE or hi > data_range + _TOLERANCE:
+            raise ValueError(
+                f"{name} input has values in [{lo:.4g}, {hi:.4g}], outside the declared range "
+                f"[0, {data_range}]; clip the images or pass the right data_range."
+            )
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Per-image PSNR in dB, shape (N,): 10 * log10(data_range**2 / MSE_i).
+
+    Identical images give ``inf``.
+    """
+    _check_pair(x, y, data_range)
+    mse = (x.double() - y.double()).pow(2).flatten(1).mean(dim=1)
+    return (10.0 * torch.log10(data_range**2 / mse)).float()
+
+
+def mean_psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> float:
+    """Mean over the set of the per-image PSNR in dB (a Python float)."""
+    return float(psnr(x, y, data_range).mean())
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Per-image SSIM, shape (N,), Gaussian window 11 / sigma 1.5 (``pytorch_msssim``).
+
+    Images must be at least 11 pixels on each side.
+    """
+    _check_pair(x, y, data_range)
+    if min(x.shape[-2:]) < 11:
+        raise ValueError(f"SSIM needs images of at least 11x11 pixels, got {tuple(x.shape[-2:])}")
+    return _ssim(x.float(), y.float(), data_range=data_range, size_average=False)
+
+
+def mean_ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> float:
+    """Mean SSIM over the set (a Python float)."""
+    return float(ssim(x, y, data_range).mean())

@@ -1,0 +1,81 @@
+"""Noise layers: additive Gaussian input noise, and latent noise after power normalisation."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def add_input_noise(x: torch.Tensor, factor: float, *, clip: bool = True,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """Return ``x + factor * N(0, 1)`` (same shape as ``x``), clipped to [0, 1] if ``clip``.
+
+    ``factor`` is the standard deviation of the added noise (0.4 in the denoising lab).
+    ``generator`` (a CPU generator) makes the noise reproducible on any device.
+    """
+    if factor < 0:
+        raise ValueError(f"noise factor must be >= 0, got {factor}")
+    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device) if generator is not None \
+        else torch.randn_like(x)
+    noisy = x + factor * noise
+    return noisy.clamp(0.0, 1.0) if clip else noisy
+
+
+class GaussianInputNoise(nn.Module):
+    """Adds ``factor * N(0, 1)`` to its input in training mode (identity in eval mode)."""
+
+    def __init__(self, factor: float, clip: bool = True):
+        super().__init__()
+        if factor < 0:
+            raise ValueError(f"noise factor must be >= 0, got {factor}")
+        self.factor, self.clip = factor, clip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return add_input_noise(x, self.factor, clip=self.clip) if self.training and self.factor > 0 else x
+
+
+def power_normalize(z: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Scale each code (first dimension = batch) to unit mean square: mean(z_i**2) = 1."""
+    power = z.pow(2).flatten(1).mean(dim=1).clamp_min(eps)
+    return z / power.sqrt().view(-1, *([1] * (z.ndim - 1)))
+
+
+def snr_db(variance: float) -> float:
+    """Signal-to-noise ratio in dB of unit-power codes with added noise of this variance."""
+    return math.inf if variance == 0 else 10.0 * math.log10(1.0 / variance)
+
+
+class PowerNormalizedLatentNoise(nn.Module):
+    """Power-normalise each code to unit mean square, then add N(0, variance).
+
+    ``variance`` is sigma**2 (the noise *variance*; the standard deviation is its square
+    root). Noise is added in training mode; in eval mode only if ``noise_at_eval`` is
+    True (switch it with :meth:`set_noise_at_eval`). Normalisation always happens.
+    """
+
+    def __init__(self, variance: float = 0.0, noise_at_eval: bool = False):
+        super().__init__()
+        if variance < 0:
+            raise ValueError(f"latent noise variance must be >= 0, got {variance}")
+        self.variance = float(variance)
+        self.noise_at_eval = noise_at_eval
+
+    @property
+    def std(self) -> float:
+        """Standard deviation sigma = sqrt(variance)."""
+        return math.sqrt(self.variance)
+
+    def set_noise_at_eval(self, on: bool) -> None:
+        """Choose whether noise is also added in eval mode."""
+        self.noise_at_eval = on
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        z = power_normalize(z)
+        if self.variance > 0 and (self.training or self.noise_at_eval):
+            z = z + self.std * torch.randn_like(z)
+        return z
+
+    def extra_repr(self) -> str:
+        return f"variance={self.variance}, snr_db={snr_db(self.variance):.1f}, noise_at_eval={self.noise_at_eval}"

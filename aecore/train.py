@@ -1,0 +1,268 @@
+"""One training loop for every model here, plus ``fit_or_load`` (train once, then reuse).
+
+Losses are reported **per image**:
+
+* ``"bce"``  - binary cross-entropy on logits, summed over pixels (nats/image);
+* ``"mse"``  - squared error averaged over pixels (per-pixel MSE of images in [0, 1]);
+* ``"elbo"`` - negative ELBO for (conditional) VAEs: summed BCE + KL (nats/image);
+  the parts are logged as ``recon`` and ``kl``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from .config import cache_root, pick_device
+from .data import LabelledImages
+from .models import eval_mode
+from .noise import add_input_noise
+from .utils import atomic_path, seed_everything, stable_hash, tensor_fingerprint
+
+LOSSES = ("bce", "mse", "elbo")
+LR_SCHEDULES = ("constant", "cosine")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (and so its cache key).
+
+    ``weight_decay`` is Adam's built-in L2 (adds ``weight_decay * w`` to each gradient);
+    ``l2_penalty`` is lambda in an explicit ``lambda * sum ||w||^2`` over weight matrices
+    and kernels (not biases) added to the loss. ``input_noise`` is the factor of
+    ``x + factor * N(0, 1)`` fed to the encoder while the target stays the clean ``x``
+    (clipped to [0, 1] if ``clip_noisy_input``). ``hflip`` flips half the images of each
+    batch left-right (augmentation for photos). ``beta`` weights the KL term of the ELBO.
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    loss: str = "bce"
+    weight_decay: float = 0.0
+    l2_penalty: float = 0.0
+    input_noise: float = 0.0
+    clip_noisy_input: bool = True
+    hflip: bool = False
+    lr_schedule: str = "constant"
+    beta: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; choose one of {LOSSES}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; choose one of {LR_SCHEDULES}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("lr", "weight_decay", "l2_penalty", "input_noise", "beta"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass
+class History:
+    """Per-epoch mean losses (``train_loss``, ``val_loss``, ...), wall time and device of a run."""
+
+    metrics: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    seconds: float = 0.0
+    device: str = "cpu"
+    from_cache: bool = False
+
+    def __getitem__(self, key: str) -> list[float]:
+        return self.metrics[key]
+
+    def final(self, key: str) -> float:
+        """Last-epoch value of a metric."""
+        return self.metrics[key][-1]
+
+    def to_dict(self) -> dict:
+        return {"metrics": {k: list(v) for k, v in self.metrics.items()}, "seconds": self.seconds,
+                "device": self.device}
+
+    @classmethod
+    def from_dict(cls, blob: dict, from_cache: bool = True) -> "History":
+        return cls(defaultdict(list, blob["metrics"]), blob["seconds"], blob["device"], from_cache)
+
+
+def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """Per-image reconstruction loss, shape (N,): ``"bce"`` summed over pixels, ``"mse"`` averaged."""
+    if kind == "bce":
+        return F.binary_cross_entropy_with_logits(logits, target, reduction="none").flatten(1).sum(1)
+    if kind == "mse":
+        return (torch.sigmoid(logits) - target).pow(2).flatten(1).mean(1)
+    raise ValueError(f"unknown reconstruction loss {kind!r}; use 'bce' or 'mse'")
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) per sample, shape (N,), in nats."""
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)
+
+
+def l2_of_weights(model: nn.Module) -> torch.Tensor:
+    """Sum of squared weights over all matrices/kernels (parameters with 2+ dimensions)."""
+    return sum(p.pow(2).sum() for p in model.parameters() if p.ndim > 1)
+
+
+def batch_losses(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
+                 generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """Per-image losses of one batch, each shape (N,): always ``loss``; ``recon``/``kl`` for VAEs."""
+    inputs = add_input_noise(x, config.input_noise, clip=config.clip_noisy_input, generator=generator) \
+        if config.input_noise > 0 else x
+    args = (y,) if model.conditional else ()
+    if model.variational:
+        logits, mu, logvar = model(inputs, *args)
+        recon, kl = reconstruction_loss(logits, x, "bce"), kl_divergence(mu, logvar)
+        return {"loss": recon + config.beta * kl, "recon": recon, "kl": kl}
+    return {"loss": reconstruction_loss(model(inputs, *args), x, config.loss)}
+
+
+def _check_compatible(model: nn.Module, config: TrainConfig) -> None:
+    if model.variational and config.loss != "elbo":
+        raise ValueError(f"{type(model).__name__} is variational: train it with loss='elbo', not {config.loss!r}")
+    if not model.variational and config.loss == "elbo":
+        raise ValueError(f"loss='elbo' needs a VAE; {type(model).__name__} is deterministic (use 'bce' or 'mse')")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: LabelledImages, config: TrainConfig, *, device: torch.device | None = None,
+             batch_size: int = 1000) -> dict[str, float]:
+    """Mean per-image losses of ``model`` on ``data`` in eval mode (input noise drawn from a fixed seed)."""
+    _check_compatible(model, config)
+    device = device or pick_device()
+    generator = torch.Generator().manual_seed(config.seed + 1)
+    totals: dict[str, float] = defaultdict(float)
+    with eval_mode(model):
+        for start in range(0, len(data), batch_size):
+            x = data.images[start:start + batch_size].to(device)
+            y = data.labels[start:start + batch_size].to(device)
+            for key, value in batch_losses(model, x, y, config, generator).items():
+                totals[key] += float(value.sum())
+    return {key: value / len(data) for key, value in totals.items()}
+
+
+def train(model: nn.Module, train_data: LabelledImages, val_data: LabelledImages | None = None,
+          config: TrainConfig = TrainConfig(), *, device: torch.device | None = None,
+          progress: bool = True, reinitialize: bool = True) -> History:
+    """Train ``model`` in place with Adam; return its :class:`History`.
+
+    With ``reinitialize`` (the default) the weights are first re-drawn from
+    ``config.seed``, so the result depends only on the model's hyper-parameters, the
+    config and the data (which is what :func:`fit_or_load`'s cache key assumes); pass
+    False to continue from the current weights.
+
+    The whole training set is moved to the device once and batched by indexing (no
+    DataLoader). After each epoch the mean training losses (``train_*``) and, with
+    ``val_data``, the validation losses (``val_*``) are recorded. The model ends in eval mode.
+    """
+    _check_compatible(model, config)
+    device = device or pick_device()
+    generator = seed_everything(config.seed)
+    if reinitialize:
+        for module in model.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+    model.to(device)
+    x_all, y_all = train_data.images.to(device), train_data.labels.to(device)
+    n = len(train_data)
+    steps = math.ceil(n / config.batch_size)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * steps) \
+        if config.lr_schedule == "cosine" else None
+    history = History(device=str(device))
+    start_time = time.perf_counter()
+    epochs = tqdm(range(config.epochs), desc=f"Training {type(model).__name__}", disable=not progress, leave=False)
+    for _ in epochs:
+        model.train()
+        order = torch.randperm(n, generator=generator).to(device)
+        totals: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=device))
+        for step in range(steps):
+            index = order[step * config.batch_size:(step + 1) * config.batch_size]
+            x, y = x_all[index], y_all[index]
+            if config.hflip:
+                flip = torch.rand(len(x), device=device) < 0.5
+                x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+            losses = batch_losses(model, x, y, config)
+            objective = losses["loss"].mean()
+            if config.l2_penalty > 0:
+                objective = objective + config.l2_penalty * l2_of_weights(model)
+            optimizer.zero_grad(set_to_none=True)
+            objective.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            for key, value in losses.items():
+                totals[key] += value.detach().sum()
+        for key, value in totals.items():
+            history.metrics[f"train_{key}"].append(float(value) / n)
+        if val_data is not None:
+            for key, value in evaluate(model, val_data, config, device=device).items():
+                history.metrics[f"val_{key}"].append(value)
+        if not math.isfinite(history.final("train_loss")):
+            raise FloatingPointError(
+                f"training diverged (loss {history.final('train_loss')}); lower the learning rate (now {config.lr})")
+        epochs.set_postfix({k: f"{v[-1]:.4g}" for k, v in history.metrics.items() if k.endswith("loss")})
+    history.seconds = time.perf_counter() - start_time
+    model.eval()
+    return history
+
+
+def cache_key(model: nn.Module, train_data: LabelledImages, val_data: LabelledImages | None,
+              config: TrainConfig) -> str:
+    """Hash of model class + hyper-parameters, training config and the data's fingerprints."""
+    return stable_hash({
+        "model": type(model).__name__, "hparams": model.hparams, "config": asdict(config),
+        "train": data_fingerprint(train_data), "val": None if val_data is None else data_fingerprint(val_data),
+    })
+
+
+def data_fingerprint(data: LabelledImages) -> str:
+    """Fingerprint of a data set's images and labels (memoised on the object)."""
+    cached = getattr(data, "_fingerprint", None)
+    if cached is None:
+        cached = tensor_fingerprint(data.images, data.labels)
+        data._fingerprint = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def fit_or_load(name: str, model: nn.Module, train_data: LabelledImages, val_data: LabelledImages | None = None,
+                config: TrainConfig = TrainConfig(), *, device: torch.device | None = None,
+                cache_dir: Path | None = None, retrain: bool = False, progress: bool = True) -> History:
+    """Load ``model``'s weights from the cache if this exact run was trained before, else train and save.
+
+    The cache file is ``<cache>/models/<name>-<key>.pt`` where ``key`` is
+    :func:`cache_key`. Files are read with ``torch.load(weights_only=True)``; a corrupt
+    or mismatching file is reported with a warning and the model is retrained (never
+    silently used). Writes are atomic. Returns the run's :class:`History`
+    (``from_cache`` tells whether it was loaded).
+    """
+    if not name or any(c in name for c in "/\\"):
+        raise ValueError(f"name must be a non-empty file-name part without slashes, got {name!r}")
+    device = device or pick_device()
+    key = cache_key(model, train_data, val_data, config)
+    path = Path(cache_dir or cache_root() / "models") / f"{name}-{key}.pt"
+    if path.is_file() and not retrain:
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+            if blob.get("key") != key:
+                raise ValueError(f"file holds key {blob.get('key')!r}, expected {key!r}")
+            model.load_state_dict(blob["state_dict"])
+            model.to(device).eval()
+            return History.from_dict(blob["history"], from_cache=True)
+        except Exception as err:
+            warnings.warn(f"cached model {path} could not be used ({type(err).__name__}: {err}); retraining it.")
+    history = train(model, train_data, val_data, config, device=device, progress=progress)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        torch.save({"key": key, "name": name, "state_dict": state, "history": history.to_dict()}, tmp)
+    return history

@@ -1,0 +1,92 @@
+"""Small helpers shared by several modules: seeding, atomic file writes, hashing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a CPU ``torch.Generator`` seeded the same way."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success it replaces ``target`` atomically.
+
+    On any error the temporary file is removed and ``target`` is left untouched, so a
+    crash never leaves a half-written cache file behind.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, 0o644)  # mkstemp makes 0600; cache files are ordinary files
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def stable_hash(obj: Any, length: int = 16) -> str:
+    """Hex digest of a JSON-serialisable object, independent of dict key order."""
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def tensor_fingerprint(*tensors: torch.Tensor, length: int = 16) -> str:
+    """Hex digest of the shapes, dtypes and bytes of some tensors (identifies a data set)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for t in tensors:
+        t = t.detach().cpu().contiguous()
+        digest.update(f"{tuple(t.shape)}{t.dtype}".encode())
+        digest.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return digest.hexdigest()[:length]
+
+
+def file_md5(path: Path, chunk: int = 1 << 20) -> str:
+    """MD5 hex digest of a file, read in chunks."""
+    md5 = hashlib.md5()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            md5.update(block)
+    return md5.hexdigest()
+
+
+def module_device(module: torch.nn.Module) -> torch.device:
+    """Device of a module's first parameter (CPU for a module without parameters)."""
+    param = next(module.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+@torch.no_grad()
+def apply_in_batches(fn, *tensors: torch.Tensor | None, device: torch.device,
+                     batch_size: int = 1000) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """Apply ``fn`` to matching slices of ``tensors`` on ``device``; concatenate the results on the CPU.
+
+    ``fn`` may return a tensor or a tuple of tensors; ``None`` entries of ``tensors`` are passed through.
+    """
+    n = len(next(t for t in tensors if t is not None))
+    outputs = []
+    for start in range(0, n, batch_size):
+        args = [None if t is None else t[start:start + batch_size].to(device) for t in tensors]
+        out = fn(*args)
+        outputs.append(tuple(o.cpu() for o in out) if isinstance(out, tuple) else (out.cpu(),))
+    joined = tuple(torch.cat(parts) for parts in zip(*outputs))
+    return joined if len(joined) > 1 else joined[0]

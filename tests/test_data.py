@@ -1,0 +1,152 @@
+import numpy as np
+import pytest
+import torch
+
+from aecore import data
+from aecore.data import DataNotFoundError, LabelledImages
+
+
+# ----------------------------------------------------------------------------- MNIST
+
+def test_mnist_loads_images_and_labels_from_the_gz_files(fake_mnist):
+    train = data.load_mnist("train")
+    test = data.load_mnist("test")
+    assert train.images.shape == (12, 1, 28, 28) and test.images.shape == (5, 1, 28, 28)
+    assert train.images.dtype == torch.float32
+    expected = torch.from_numpy(fake_mnist["t10k-images-idx3-ubyte.gz"].astype(np.float32) / 255.0)
+    assert torch.allclose(test.images[:, 0], expected)
+    assert test.labels.tolist() == [3, 1, 4, 1, 5]
+    assert list(train.classes) == [str(d) for d in range(10)]
+
+
+def test_mnist_never_writes_beside_the_source(fake_mnist, dirs):
+    data_root, cache_root = dirs
+    before = sorted(p.name for p in (data_root / "MNIST" / "raw").iterdir())
+    data.load_mnist("train")
+    assert sorted(p.name for p in (data_root / "MNIST" / "raw").iterdir()) == before
+    assert (cache_root / "mnist" / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+
+
+def test_mnist_second_load_uses_the_unpacked_cache(fake_mnist, dirs, monkeypatch):
+    data.load_mnist("train")
+    monkeypatch.setattr(data, "file_md5", lambda *_: pytest.fail("source was read again"))
+    assert len(data.load_mnist("train")) == 12
+
+
+def test_mnist_limit_gives_a_seeded_subset(fake_mnist):
+    a, b = data.load_mnist("train", limit=5, seed=1), data.load_mnist("train", limit=5, seed=1)
+    assert len(a) == 5 and torch.equal(a.labels, b.labels) and torch.equal(a.images, b.images)
+
+
+def test_mnist_missing_files_give_one_clear_error(dirs):
+    with pytest.raises(DataNotFoundError) as info:
+        data.load_mnist("train")
+    message = str(info.value)
+    assert "MNIST" in message and "AECORE_DATA" in message and "download=True" in message
+    assert str(dirs[0] / "MNIST" / "raw") in message
+
+
+def test_mnist_corrupt_file_is_reported_not_used(fake_mnist, dirs, monkeypatch):
+    raw = dirs[0] / "MNIST" / "raw"
+    (raw / "t10k-labels-idx1-ubyte.gz").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="corrupt"):
+        data.load_mnist("test")
+
+
+def test_mnist_rejects_unknown_split(fake_mnist):
+    with pytest.raises(ValueError, match="'train' or 'test'"):
+        data.load_mnist("validation")
+
+
+# ----------------------------------------------------------------------- Stanford Dogs
+
+def test_dogs_are_square_rgb_in_unit_range(fake_dogs):
+    everything = data.load_dogs("all", size=32)
+    assert everything.images.shape == (10, 3, 32, 32)
+    assert 0.0 <= float(everything.images.min()) and float(everything.images.max()) <= 1.0
+    assert list(everything.classes) == ["Chihuahua", "Japanese spaniel", "Shih-Tzu"]
+    assert everything.class_counts() == {"Chihuahua": 4, "Japanese spaniel": 3, "Shih-Tzu": 3}
+
+
+def test_dogs_centre_crop_keeps_the_middle(dirs):
+    from tests.conftest import write_photo
+
+    folder = dirs[0] / "stanford_dogs" / "Images" / "n0-Test"
+    # 200x100: red centre square 100x100, blue bands 50 px wide on both sides.
+    write_photo(folder / "wide.jpg", (200, 100), colour=(255, 0, 0), border=(0, 0, 255), border_width=50)
+    img = data.load_dogs("all", size=16).images[0]
+    red, blue = img[0].mean().item(), img[2].mean().item()
+    assert red > 0.9 and blue < 0.1
+
+
+def test_dogs_split_is_seeded_disjoint_and_complete(fake_dogs):
+    train, test = data.load_dogs("train", size=16, test_fraction=0.3), data.load_dogs("test", size=16, test_fraction=0.3)
+    assert len(train) == 7 and len(test) == 3
+    everything = data.load_dogs("all", size=16)
+    rows = lambda d: {tuple(x.mean(dim=(1, 2)).round(decimals=3).tolist()) for x in d.images}
+    assert len(rows(everything)) == 10  # every photo distinguishable
+    assert rows(train) | rows(test) == rows(everything) and not rows(train) & rows(test)
+    again = data.load_dogs("test", size=16, test_fraction=0.3)
+    assert torch.equal(again.images, test.images)
+    other_seed = data.load_dogs("test", size=16, test_fraction=0.3, seed=5)
+    assert not torch.equal(other_seed.images, test.images)
+
+
+def test_dogs_are_decoded_once_then_loaded_from_cache(fake_dogs, dirs, monkeypatch):
+    first = data.load_dogs("all", size=16)
+    cached = list((dirs[1] / "stanford_dogs").glob("*.pt"))
+    assert len(cached) == 1
+    monkeypatch.setattr(data, "load_square_image", lambda *a: pytest.fail("JPEG decoded again"))
+    assert torch.equal(data.load_dogs("all", size=16).images, first.images)
+
+
+def test_dogs_cache_is_rebuilt_when_files_change(fake_dogs, dirs):
+    from tests.conftest import write_photo
+
+    assert len(data.load_dogs("all", size=16)) == 10
+    write_photo(fake_dogs / "n02086240-Shih-Tzu" / "extra.jpg", (50, 60))
+    assert len(data.load_dogs("all", size=16)) == 11
+
+
+def test_dogs_corrupt_cache_is_rebuilt_with_a_warning(fake_dogs, dirs):
+    data.load_dogs("all", size=16)
+    (cache_file,) = (dirs[1] / "stanford_dogs").glob("*.pt")
+    cache_file.write_bytes(b"not a torch file")
+    with pytest.warns(UserWarning, match="rebuilding"):
+        assert len(data.load_dogs("all", size=16)) == 10
+
+
+def test_dogs_missing_folder_gives_one_clear_error(dirs):
+    with pytest.raises(DataNotFoundError) as info:
+        data.load_dogs()
+    message = str(info.value)
+    assert "Stanford Dogs" in message and "AECORE_DATA" in message and "download=True" in message
+    assert str(dirs[0] / "stanford_dogs" / "Images") in message
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"split": "val"}, "split"), ({"test_fraction": 1.5}, "test_fraction"), ({"size": 4}, "size"),
+])
+def test_dogs_bad_arguments_are_rejected(fake_dogs, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        data.load_dogs(**kwargs)
+
+
+def test_breed_name_is_readable():
+    assert data.breed_name("n02085782-Japanese_spaniel") == "Japanese spaniel"
+
+
+# ---------------------------------------------------------------------- LabelledImages
+
+def test_labelled_images_checks_shapes():
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        LabelledImages(torch.zeros(3, 28, 28), torch.zeros(3, dtype=torch.long), ["a"])
+    with pytest.raises(ValueError, match="labels"):
+        LabelledImages(torch.zeros(3, 1, 2, 2), torch.zeros(2, dtype=torch.long), ["a"])
+
+
+def test_subset_none_returns_everything(tiny_images):
+    assert tiny_images.subset(None) is tiny_images
+    assert len(tiny_images.subset(10)) == 10
+    with pytest.raises(ValueError):
+        tiny_images.subset(0)

@@ -1,0 +1,96 @@
+import pytest
+import torch
+
+from aecore import latent, models
+
+
+def test_encode_and_decode_dataset_in_batches():
+    model = models.MLPAutoencoder(image_shape=(1, 8, 8), hidden=(16,), latent_dim=2)
+    x = torch.rand(25, 1, 8, 8)
+    codes = latent.encode_dataset(model, x, batch_size=7)
+    assert codes.shape == (25, 2) and torch.allclose(codes, model.encode(x), atol=1e-6)
+    images = latent.decode_codes(model, codes, batch_size=4)
+    assert images.shape == x.shape and 0 <= images.min() and images.max() <= 1
+
+
+def test_encode_dataset_gives_the_vae_posterior_mean():
+    model = models.VAE(image_shape=(1, 8, 8), hidden=(16,), latent_dim=3)
+    x = torch.rand(5, 1, 8, 8)
+    assert torch.allclose(latent.encode_dataset(model, x), model.encode(x)[0], atol=1e-6)
+    cvae = models.ConditionalVAE(image_shape=(1, 8, 8), hidden=(16,), latent_dim=3, num_classes=3)
+    with pytest.raises(ValueError, match="labels"):
+        latent.encode_dataset(cvae, x)
+    assert latent.encode_dataset(cvae, x, torch.tensor([0, 1, 2, 0, 1])).shape == (5, 3)
+
+
+def test_uniform_grid_covers_the_codes_row_major_top_first():
+    codes = torch.tensor([[0.0, 0.0], [4.0, 2.0], [2.0, 1.0]])
+    grid = latent.uniform_grid(codes, n=5, quantile=0.0)
+    assert grid.points.shape == (25, 2) and grid.extent == (0.0, 4.0, 0.0, 2.0)
+    assert grid.points[0].tolist() == [0.0, 2.0]  # top-left: smallest z1, largest z2
+    assert grid.points[4].tolist() == [4.0, 2.0]
+    assert grid.points[-1].tolist() == [4.0, 0.0]
+
+
+def test_uniform_grid_quantile_ignores_outliers():
+    codes = torch.cat([torch.rand(1000, 2), torch.tensor([[100.0, -100.0]])])
+    x0, x1, y0, y1 = latent.uniform_grid(codes, n=3, quantile=0.01).extent
+    assert x1 < 2 and y0 > -1
+
+
+def test_uniform_grid_errors():
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        latent.uniform_grid(torch.rand(10, 3))
+    with pytest.raises(ValueError, match="n must"):
+        latent.uniform_grid(extent=(0, 1, 0, 1), n=1)
+    assert latent.uniform_grid(extent=(-1, 1, -2, 2), n=4).points.shape == (16, 2)
+
+
+def test_gaussian_fit_with_fewer_samples_than_dimensions_is_usable():
+    gen = torch.Generator().manual_seed(0)
+    codes = torch.randn(64, 4, 4, 8, generator=gen)  # 64 samples, 128 dimensions
+    fit = latent.GaussianFit(codes)
+    assert 0 < fit.shrinkage <= 1
+    assert torch.linalg.eigvalsh(fit.covariance).min() > 0  # positive definite despite N < D
+    samples = fit.sample(9, generator=gen)
+    assert samples.shape == (9, 4, 4, 8) and torch.isfinite(samples).all()
+    with pytest.raises(torch.linalg.LinAlgError):  # the unshrunk covariance is singular
+        torch.linalg.cholesky(latent.GaussianFit(codes.flatten(1)[:, :64].repeat(1, 2), shrinkage=0.0).covariance)
+
+
+def test_gaussian_fit_recovers_a_known_distribution_with_many_samples():
+    gen = torch.Generator().manual_seed(1)
+    cov = torch.tensor([[2.0, 0.8], [0.8, 1.0]])
+    codes = torch.randn(20000, 2, generator=gen) @ torch.linalg.cholesky(cov).T + torch.tensor([3.0, -1.0])
+    fit = latent.GaussianFit(codes)
+    assert fit.shrinkage < 0.01
+    assert torch.allclose(fit.mean.float(), torch.tensor([3.0, -1.0]), atol=0.05)
+    assert torch.allclose(fit.covariance.float(), cov, atol=0.08)
+    drawn = fit.sample(20000, generator=gen)
+    assert torch.allclose(torch.cov(drawn.T), cov, atol=0.1)
+
+
+def test_diagonal_fit_and_ridge():
+    codes = torch.randn(50, 6)
+    diag = latent.GaussianFit(codes, covariance="diagonal", ridge=0.5)
+    off_diagonal = diag.covariance - torch.diag(torch.diag(diag.covariance))
+    assert torch.count_nonzero(off_diagonal) == 0
+    assert torch.allclose(torch.diag(diag.covariance), codes.double().var(0, unbiased=False) + 0.5)
+    with pytest.raises(ValueError, match="covariance"):
+        latent.GaussianFit(codes, covariance="banded")
+
+
+def test_perturbation_is_relative_to_each_code():
+    gen = torch.Generator().manual_seed(0)
+    codes = torch.randn(8, 16, 8, 8, generator=gen) * torch.arange(1, 9).view(8, 1, 1, 1)
+    assert torch.equal(latent.perturb(codes, 0.0), codes)
+    noise = latent.perturb(codes, 0.5, generator=gen) - codes
+    rms = codes.pow(2).flatten(1).mean(1).sqrt()
+    ratio = noise.pow(2).flatten(1).mean(1).sqrt() / rms
+    assert torch.allclose(ratio, torch.full((8,), 0.5), atol=0.05)
+
+
+def test_nearest_distances():
+    ref = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
+    assert latent.nearest_distances(torch.tensor([[0.0, 1.0]]), ref).tolist() == [1.0]
+    assert latent.nearest_distances(ref, ref, exclude_self=True).tolist() == [5.0, 5.0]

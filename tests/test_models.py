@@ -1,0 +1,93 @@
+import pytest
+import torch
+
+from aecore import models
+from aecore.noise import PowerNormalizedLatentNoise
+
+
+def test_mlp_autoencoder_shapes_and_default_bottleneck():
+    model = models.MLPAutoencoder()
+    x = torch.rand(5, 1, 28, 28)
+    z = model.encode(x)
+    assert z.shape == (5, 2) and model.latent_shape == (2,)
+    assert model.decode(z).shape == x.shape and model(x).shape == x.shape
+    # 784-512-256-2 and mirror: weights + biases
+    expected = (784 * 512 + 512) + (512 * 256 + 256) + (256 * 2 + 2) + (2 * 256 + 256) + (256 * 512 + 512) + (512 * 784 + 784)
+    assert models.count_parameters(model) == expected
+
+
+def test_mlp_widths_are_configurable():
+    model = models.MLPAutoencoder(hidden=(64, 32), latent_dim=7)
+    widths = [m.out_features for m in model.encoder.modules() if isinstance(m, torch.nn.Linear)]
+    assert widths == [64, 32, 7]
+    assert model.hparams["hidden"] == (64, 32) and model.hparams["latent_dim"] == 7
+
+
+def test_conv_autoencoder_code_is_exactly_8x8x16_for_64px_rgb():
+    model = models.ConvAutoencoder()
+    x = torch.rand(2, 3, 64, 64)
+    z = model.encode(x)
+    assert z.shape == (2, 16, 8, 8) and model.latent_shape == (16, 8, 8)
+    assert 64 * 64 * 3 / z[0].numel() == 12  # 12x compression
+    assert model(x).shape == x.shape
+
+
+def test_conv_autoencoder_rejects_sizes_that_do_not_halve_evenly():
+    with pytest.raises(ValueError, match="divisible"):
+        models.ConvAutoencoder(image_size=60)
+
+
+def test_latent_noise_layer_sits_between_encoder_and_decoder():
+    model = models.ConvAutoencoder(channels=(8, 8, 8), latent_noise=0.1).eval()
+    assert isinstance(model.latent, PowerNormalizedLatentNoise)
+    x = torch.rand(3, 3, 64, 64)
+    z = model.encode(x)
+    assert torch.allclose(z.pow(2).flatten(1).mean(1), torch.ones(3), atol=1e-4)  # normalised
+    assert torch.equal(z, model.encode(x))  # no noise in eval mode
+    model.train()
+    torch.manual_seed(0)
+    noisy = model.encode(x)  # training mode: normalised code + N(0, 0.1)
+    model.latent.variance = 0.0
+    clean = model.encode(x)
+    assert (noisy - clean).var().item() == pytest.approx(0.1, rel=0.15)
+
+
+def test_vae_forward_returns_logits_mu_logvar():
+    model = models.VAE(latent_dim=6)
+    x = torch.rand(4, 1, 28, 28)
+    logits, mu, logvar = model(x)
+    assert logits.shape == x.shape and mu.shape == (4, 6) and logvar.shape == (4, 6)
+    assert model.variational and not model.conditional
+
+
+def test_vae_reparameterisation_samples_around_mu():
+    torch.manual_seed(0)
+    mu, logvar = torch.full((20000, 1), 2.0), torch.full((20000, 1), torch.log(torch.tensor(0.25)))
+    z = models.VAE.reparameterize(mu, logvar)
+    assert abs(z.mean().item() - 2.0) < 0.02 and abs(z.std().item() - 0.5) < 0.02
+
+
+def test_cvae_uses_the_label_in_the_decoder():
+    torch.manual_seed(0)
+    model = models.ConditionalVAE(latent_dim=4)
+    z = torch.zeros(2, 4)
+    a = model.decode(z, torch.tensor([1, 1]))
+    b = model.decode(z, torch.tensor([1, 7]))
+    assert torch.equal(a[0], b[0]) and not torch.allclose(a[1], b[1])
+    with pytest.raises(ValueError, match="labels"):
+        model.encode(torch.rand(2, 1, 28, 28))
+
+
+def test_reconstruct_is_in_unit_range_and_restores_mode():
+    model = models.VAE(latent_dim=3).train()
+    x = torch.rand(7, 1, 28, 28)
+    r1, r2 = models.reconstruct(model, x, batch_size=3), models.reconstruct(model, x)
+    assert r1.shape == x.shape and 0 <= r1.min() and r1.max() <= 1
+    assert torch.allclose(r1, r2)  # VAE decodes the posterior mean: deterministic
+    assert model.training
+
+
+def test_reconstruct_conditional_model_needs_labels():
+    model = models.ConditionalVAE(latent_dim=3)
+    out = models.reconstruct(model, torch.rand(2, 1, 28, 28), torch.tensor([0, 9]))
+    assert out.shape == (2, 1, 28, 28)

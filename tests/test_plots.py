@@ -1,0 +1,68 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from aecore import latent, plots  # noqa: E402
+from aecore.train import History  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_show_images_tiles_with_make_grid():
+    ax = plots.show_images(torch.rand(10, 1, 28, 28), nrow=5, title="digits")
+    (img,) = ax.get_images()
+    h, w = img.get_array().shape[:2]
+    assert (h, w) == (2 * 28 + 3 * 2, 5 * 28 + 6 * 2) and ax.get_title() == "digits"
+    with pytest.raises(ValueError):
+        plots.show_images(torch.rand(28, 28))
+
+
+def test_image_rows_has_one_row_per_label_and_captions(tmp_path):
+    fig = plots.image_rows({"clean": torch.rand(4, 1, 8, 8), "noisy": torch.rand(4, 1, 8, 8)},
+                           captions=["a", "b", "c", "d"])
+    axes = fig.axes
+    assert len(axes) == 8 and axes[0].get_ylabel() == "clean" and axes[4].get_ylabel() == "noisy"
+    assert [ax.get_xlabel() for ax in axes[4:]] == ["a", "b", "c", "d"]
+    fig.savefig(tmp_path / "rows.png")
+    assert (tmp_path / "rows.png").stat().st_size > 1000
+
+
+def test_latent_scatter_one_series_per_class_plus_grid():
+    codes, labels = torch.randn(100, 2), torch.arange(100) % 3
+    grid = latent.uniform_grid(codes, n=4)
+    ax = plots.latent_scatter(codes, labels, classes=["x", "y", "z"], grid=grid)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["x", "y", "z", "grid"]
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        plots.latent_scatter(torch.randn(10, 3), torch.zeros(10, dtype=torch.long))
+
+
+def test_latent_manifold_places_tiles_on_the_grid_extent():
+    grid = latent.uniform_grid(extent=(-2.0, 2.0, -1.0, 1.0), n=3)
+    ax = plots.latent_manifold(torch.rand(9, 1, 5, 5), grid)
+    left, right, bottom, top = ax.get_images()[0].get_extent()
+    assert left < -2 < 2 < right and bottom < -1 < 1 < top
+    with pytest.raises(ValueError, match="9 decoded"):
+        plots.latent_manifold(torch.rand(8, 1, 5, 5), grid)
+
+
+def test_loss_curves_draw_train_and_validation():
+    h = History()
+    h.metrics["train_loss"] += [3.0, 2.0]
+    h.metrics["val_loss"] += [3.5, 2.5]
+    ax = plots.loss_curves({"run": h})
+    assert [line.get_label() for line in ax.get_lines()] == ["run train", "run validation"]
+    assert list(ax.get_lines()[1].get_ydata()) == [3.5, 2.5]
+
+
+def test_bar_counts_draws_one_bar_per_class():
+    ax = plots.bar_counts({"0": 5, "1": 7}, title="digits")
+    heights = [patch.get_height() for patch in ax.patches]
+    assert heights == [5, 7] and ax.get_title() == "digits"

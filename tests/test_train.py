@@ -1,0 +1,169 @@
+import math
+import warnings
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from aecore import models, train
+from aecore.train import TrainConfig
+
+CPU = torch.device("cpu")
+
+
+def small_ae(latent_dim=3):
+    return models.MLPAutoencoder(image_shape=(1, 8, 8), hidden=(32,), latent_dim=latent_dim)
+
+
+def small_vae(conditional=False):
+    cls = models.ConditionalVAE if conditional else models.VAE
+    kwargs = {"num_classes": 4} if conditional else {}
+    return cls(image_shape=(1, 8, 8), hidden=(32,), latent_dim=3, **kwargs)
+
+
+# ------------------------------------------------------------------------------ losses
+
+def test_bce_is_summed_over_pixels_per_image():
+    logits, target = torch.randn(3, 1, 4, 4), torch.rand(3, 1, 4, 4)
+    per_image = train.reconstruction_loss(logits, target, "bce")
+    assert per_image.shape == (3,)
+    assert torch.allclose(per_image.sum(), F.binary_cross_entropy(torch.sigmoid(logits), target, reduction="sum"),
+                          rtol=1e-4)
+
+
+def test_mse_is_averaged_over_pixels_of_the_sigmoid_output():
+    logits, target = torch.zeros(2, 1, 4, 4), torch.ones(2, 1, 4, 4)
+    assert torch.allclose(train.reconstruction_loss(logits, target, "mse"), torch.full((2,), 0.25))
+
+
+def test_kl_is_zero_at_the_prior_and_matches_the_closed_form():
+    assert torch.allclose(train.kl_divergence(torch.zeros(2, 5), torch.zeros(2, 5)), torch.zeros(2))
+    mu, var = 1.5, 0.3
+    expected = 0.5 * (var + mu**2 - 1 - math.log(var))
+    got = train.kl_divergence(torch.tensor([[mu]]), torch.tensor([[math.log(var)]]))
+    assert got.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_l2_counts_weights_not_biases():
+    layer = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        layer.weight.fill_(2.0)
+        layer.bias.fill_(100.0)
+    assert train.l2_of_weights(layer).item() == pytest.approx(16.0)
+
+
+# ------------------------------------------------------------------------------ config
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"loss": "l1"}, "unknown loss"), ({"lr_schedule": "step"}, "lr_schedule"), ({"epochs": 0}, "epochs"),
+    ({"weight_decay": -1}, "weight_decay"), ({"input_noise": -0.4}, "input_noise"),
+])
+def test_bad_config_is_rejected(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kwargs)
+
+
+def test_model_and_loss_must_fit_together(tiny_images):
+    with pytest.raises(ValueError, match="elbo"):
+        train.train(small_vae(), tiny_images, config=TrainConfig(loss="bce"), device=CPU, progress=False)
+    with pytest.raises(ValueError, match="needs a VAE"):
+        train.train(small_ae(), tiny_images, config=TrainConfig(loss="elbo"), device=CPU, progress=False)
+
+
+# ------------------------------------------------------------------------------ training
+
+def test_training_lowers_the_loss_and_records_curves(tiny_images):
+    history = train.train(small_ae(), tiny_images, tiny_images, TrainConfig(epochs=15, batch_size=32, lr=3e-3),
+                          device=CPU, progress=False)
+    assert len(history["train_loss"]) == 15 and len(history["val_loss"]) == 15
+    assert history["train_loss"][-1] < 0.9 * history["train_loss"][0]
+    assert history.seconds > 0 and history.device == "cpu"
+
+
+def test_training_is_reproducible_with_a_seed(tiny_images):
+    cfg = TrainConfig(epochs=2, batch_size=32, input_noise=0.3, seed=7)
+    a = train.train(small_ae(), tiny_images, tiny_images, cfg, device=CPU, progress=False)
+    b = train.train(small_ae(), tiny_images, tiny_images, cfg, device=CPU, progress=False)
+    assert a.metrics == b.metrics
+
+
+def test_vae_and_cvae_log_recon_and_kl(tiny_images):
+    for conditional in (False, True):
+        history = train.train(small_vae(conditional), tiny_images, tiny_images, TrainConfig(epochs=2, loss="elbo"),
+                              device=CPU, progress=False)
+        for key in ("train_recon", "train_kl", "val_recon", "val_kl"):
+            assert len(history[key]) == 2
+        assert history.final("val_loss") == pytest.approx(history.final("val_recon") + history.final("val_kl"), rel=1e-5)
+
+
+@pytest.mark.parametrize("kwargs", [{"weight_decay": 1e-1}, {"l2_penalty": 1e-2}])
+def test_l2_regularisation_shrinks_the_weights(tiny_images, kwargs):
+    def weight_norm(cfg):
+        model = small_ae()
+        train.train(model, tiny_images, None, cfg, device=CPU, progress=False)
+        return train.l2_of_weights(model).item()
+
+    settings = dict(epochs=30, batch_size=32, lr=1e-2)
+    assert weight_norm(TrainConfig(**settings, **kwargs)) < 0.5 * weight_norm(TrainConfig(**settings))
+
+
+def test_evaluation_with_input_noise_is_deterministic_and_harder(tiny_images):
+    model = small_ae()
+    train.train(model, tiny_images, None, TrainConfig(epochs=5, batch_size=32), device=CPU, progress=False)
+    noisy_cfg = TrainConfig(input_noise=0.4)
+    a = train.evaluate(model, tiny_images, noisy_cfg, device=CPU)
+    b = train.evaluate(model, tiny_images, noisy_cfg, device=CPU)
+    clean = train.evaluate(model, tiny_images, TrainConfig(), device=CPU)
+    assert a == b and a["loss"] > clean["loss"]
+
+
+def test_divergence_is_reported(tiny_images):
+    with pytest.raises(FloatingPointError, match="learning rate"):
+        train.train(small_ae(), tiny_images, None, TrainConfig(epochs=3, lr=1e12, loss="mse"), device=CPU,
+                    progress=False)
+
+
+# ------------------------------------------------------------------------------ fit_or_load
+
+def test_fit_or_load_trains_once_then_loads(tiny_images, dirs, monkeypatch):
+    cfg = TrainConfig(epochs=2, batch_size=32)
+    first_model = small_ae()
+    first = train.fit_or_load("tiny", first_model, tiny_images, tiny_images, cfg, device=CPU, progress=False)
+    assert not first.from_cache
+    files = list((dirs[1] / "models").glob("tiny-*.pt"))
+    assert len(files) == 1 and not list((dirs[1] / "models").glob(".*tmp"))
+
+    monkeypatch.setattr(train, "train", lambda *a, **k: pytest.fail("retrained instead of loading"))
+    second_model = small_ae()
+    second = train.fit_or_load("tiny", second_model, tiny_images, tiny_images, cfg, device=CPU, progress=False)
+    assert second.from_cache and second.metrics == first.metrics and second.seconds == first.seconds
+    for p, q in zip(first_model.parameters(), second_model.parameters()):
+        assert torch.equal(p.cpu(), q.cpu())
+    assert not second_model.training
+
+
+def test_cache_key_changes_with_model_config_and_data(tiny_images):
+    cfg = TrainConfig(epochs=2)
+    key = train.cache_key(small_ae(), tiny_images, None, cfg)
+    assert key == train.cache_key(small_ae(), tiny_images, None, cfg)
+    assert key != train.cache_key(small_ae(latent_dim=4), tiny_images, None, cfg)
+    assert key != train.cache_key(small_ae(), tiny_images, None, TrainConfig(epochs=3))
+    assert key != train.cache_key(small_ae(), tiny_images.subset(100), None, cfg)
+
+
+def test_corrupt_cache_file_is_reported_and_retrained(tiny_images, dirs):
+    cfg = TrainConfig(epochs=1, batch_size=32)
+    train.fit_or_load("tiny", small_ae(), tiny_images, None, cfg, device=CPU, progress=False)
+    (path,) = (dirs[1] / "models").glob("tiny-*.pt")
+    path.write_bytes(path.read_bytes()[:100])  # truncated file
+    with pytest.warns(UserWarning, match="could not be used"):
+        history = train.fit_or_load("tiny", small_ae(), tiny_images, None, cfg, device=CPU, progress=False)
+    assert not history.from_cache
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert train.fit_or_load("tiny", small_ae(), tiny_images, None, cfg, device=CPU, progress=False).from_cache
+
+
+def test_fit_or_load_rejects_path_like_names(tiny_images):
+    with pytest.raises(ValueError, match="name"):
+        train.fit_or_load("../x", small_ae(), tiny_images)
