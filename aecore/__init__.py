@@ -10,12 +10,12 @@ Typical use in a notebook::
     history = train.fit_or_load("mnist-ae", model, train_set, test_set, train.TrainConfig(epochs=20))
 """
 
-from . import config, data, latent, metrics, models, noise, plots, train, utils
+from . import classifier, config, data, latent, metrics, models, noise, plots, report, train, utils
 from .config import cache_root, choose, data_root, pick_device, profile
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "config", "data", "latent", "metrics", "models", "noise", "plots", "train", "utils",
+    "classifier", "config", "data", "latent", "metrics", "models", "noise", "plots", "report", "train", "utils",
     "cache_root", "choose", "data_root", "pick_device", "profile", "__version__",
 ]

@@ -166,3 +166,34 @@ def nearest_distances(queries: torch.Tensor, reference: torch.Tensor, exclude_se
     if exclude_self:
         d.fill_diagonal_(float("inf"))
     return d.min(dim=1).values
+
+
+def interpolate(start: torch.Tensor, end: torch.Tensor, steps: int) -> torch.Tensor:
+    """``steps`` codes evenly spaced on the straight line from ``start`` to ``end`` (both ends included)."""
+    if steps < 2:
+        raise ValueError(f"steps must be >= 2, got {steps}")
+    if start.shape != end.shape:
+        raise ValueError(f"start and end codes differ in shape: {tuple(start.shape)} vs {tuple(end.shape)}")
+    t = torch.linspace(0, 1, steps).view(-1, *([1] * start.ndim))
+    return (1 - t) * start + t * end
+
+
+def knn_label_agreement(codes: torch.Tensor, labels: torch.Tensor, k: int = 10, batch_size: int = 2000) -> float:
+    """Leave-one-out k-nearest-neighbour accuracy of ``labels`` in code space (0..1).
+
+    A scale-free measure of how well the classes are separated in the latent space:
+    the share of codes whose k nearest other codes vote for their own label.
+    """
+    if not 1 <= k < len(codes):
+        raise ValueError(f"k must be between 1 and {len(codes) - 1}, got {k}")
+    flat = codes.flatten(1).float()
+    num_classes = int(labels.max()) + 1
+    correct = 0
+    for start in range(0, len(flat), batch_size):
+        d = torch.cdist(flat[start:start + batch_size], flat)
+        rows = torch.arange(d.shape[0])
+        d[rows, rows + start] = float("inf")  # leave the code itself out
+        neighbours = labels[d.topk(k, largest=False).indices]
+        votes = torch.nn.functional.one_hot(neighbours, num_classes).sum(1)
+        correct += int((votes.argmax(1) == labels[start:start + batch_size]).sum())
+    return correct / len(flat)

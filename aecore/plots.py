@@ -138,3 +138,30 @@ def bar_counts(counts: Mapping[str, int], *, ax=None, title: str | None = None, 
     if title:
         ax.set_title(title)
     return ax
+
+
+def latent_explorer(model, extent: tuple[float, float, float, float], *, step: float | None = None):
+    """Interactive ipywidgets sliders for (z1, z2) that redraw the image decoded from that code.
+
+    Works in Jupyter (returns an ``ipywidgets.interactive``; display it). A static page
+    cannot run it, so the book shows a static figure instead.
+    """
+    import ipywidgets as widgets
+
+    from .latent import decode_codes
+
+    x0, x1, y0, y1 = extent
+    step = step or max(x1 - x0, y1 - y0) / 100
+
+    def draw(z1: float, z2: float) -> None:
+        image = decode_codes(model, torch.tensor([[z1, z2]], dtype=torch.float32))[0]
+        fig, ax = plt.subplots(figsize=(2.6, 2.6))
+        ax.imshow(image[0].numpy() if image.shape[0] == 1 else image.permute(1, 2, 0).numpy(),
+                  cmap="gray", vmin=0, vmax=1)
+        ax.set_title(f"z = ({z1:.2f}, {z2:.2f})", fontsize=9)
+        ax.set_axis_off()
+        plt.show()
+
+    slider = lambda lo, hi, name: widgets.FloatSlider(value=(lo + hi) / 2, min=lo, max=hi, step=step,
+                                                      description=name, continuous_update=True)
+    return widgets.interactive(draw, z1=slider(x0, x1, "z1"), z2=slider(y0, y1, "z2"))

@@ -5,7 +5,9 @@ Losses are reported **per image**:
 * ``"bce"``  - binary cross-entropy on logits, summed over pixels (nats/image);
 * ``"mse"``  - squared error averaged over pixels (per-pixel MSE of images in [0, 1]);
 * ``"elbo"`` - negative ELBO for (conditional) VAEs: summed BCE + KL (nats/image);
-  the parts are logged as ``recon`` and ``kl``.
+  the parts are logged as ``recon`` and ``kl``;
+* ``"ce"``   - cross-entropy of a classifier's logits against the labels (nats/image);
+  the accuracy is logged as ``acc``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from .models import eval_mode
 from .noise import add_input_noise
 from .utils import atomic_path, seed_everything, stable_hash, tensor_fingerprint
 
-LOSSES = ("bce", "mse", "elbo")
+LOSSES = ("bce", "mse", "elbo", "ce")
 LR_SCHEDULES = ("constant", "cosine")
 
 
@@ -119,6 +121,9 @@ def batch_losses(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: Tra
     """Per-image losses of one batch, each shape (N,): always ``loss``; ``recon``/``kl`` for VAEs."""
     inputs = add_input_noise(x, config.input_noise, clip=config.clip_noisy_input, generator=generator) \
         if config.input_noise > 0 else x
+    if config.loss == "ce":
+        logits = model(inputs)
+        return {"loss": F.cross_entropy(logits, y, reduction="none"), "acc": (logits.argmax(1) == y).float()}
     args = (y,) if model.conditional else ()
     if model.variational:
         logits, mu, logvar = model(inputs, *args)
@@ -128,6 +133,12 @@ def batch_losses(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: Tra
 
 
 def _check_compatible(model: nn.Module, config: TrainConfig) -> None:
+    is_classifier = getattr(model, "classifier", False)
+    if is_classifier != (config.loss == "ce"):
+        raise ValueError(f"loss='ce' is for classifiers and classifiers need loss='ce' "
+                         f"({type(model).__name__} with loss={config.loss!r})")
+    if is_classifier:
+        return
     if model.variational and config.loss != "elbo":
         raise ValueError(f"{type(model).__name__} is variational: train it with loss='elbo', not {config.loss!r}")
     if not model.variational and config.loss == "elbo":

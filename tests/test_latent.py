@@ -94,3 +94,24 @@ def test_nearest_distances():
     ref = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
     assert latent.nearest_distances(torch.tensor([[0.0, 1.0]]), ref).tolist() == [1.0]
     assert latent.nearest_distances(ref, ref, exclude_self=True).tolist() == [5.0, 5.0]
+
+
+def test_interpolate_includes_both_ends():
+    a, b = torch.tensor([0.0, 0.0]), torch.tensor([2.0, 4.0])
+    path = latent.interpolate(a, b, 3)
+    assert path.tolist() == [[0.0, 0.0], [1.0, 2.0], [2.0, 4.0]]
+    with pytest.raises(ValueError):
+        latent.interpolate(a, b, 1)
+
+
+def test_knn_label_agreement_separated_versus_mixed_classes():
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.arange(300) % 3
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    separated = centres[labels] + torch.randn(300, 2, generator=gen)
+    mixed = torch.randn(300, 2, generator=gen)
+    assert latent.knn_label_agreement(separated, labels, k=5, batch_size=64) == 1.0
+    assert latent.knn_label_agreement(mixed, labels, k=5) < 0.5
+    assert latent.knn_label_agreement(separated * 100, labels, k=5) == 1.0  # scale-free
+    with pytest.raises(ValueError):
+        latent.knn_label_agreement(separated, labels, k=0)

@@ -66,3 +66,13 @@ def test_bar_counts_draws_one_bar_per_class():
     ax = plots.bar_counts({"0": 5, "1": 7}, title="digits")
     heights = [patch.get_height() for patch in ax.patches]
     assert heights == [5, 7] and ax.get_title() == "digits"
+
+
+def test_latent_explorer_builds_two_sliders_over_the_extent():
+    from aecore import models
+
+    model = models.MLPAutoencoder(image_shape=(1, 8, 8), hidden=(8,), latent_dim=2)
+    explorer = plots.latent_explorer(model, (-1.0, 3.0, -2.0, 2.0))
+    z1, z2 = explorer.children[:2]
+    assert (z1.min, z1.max, z2.min, z2.max) == (-1.0, 3.0, -2.0, 2.0)
+    assert (z1.value, z2.value) == (1.0, 0.0)

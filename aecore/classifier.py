@@ -1,0 +1,56 @@
+"""A small CNN digit classifier: a yardstick for what decoded images look like.
+
+Used to measure latent spaces (how much of a decoded grid looks like a confident
+digit) and generated samples (does a CVAE draw the digit it was asked for?).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .models import eval_mode
+from .utils import apply_in_batches, module_device
+
+
+class DigitClassifier(nn.Module):
+    """Two conv blocks + MLP head for 1x28x28 images in [0, 1]; ``forward`` returns logits (N, classes).
+
+    Trained with ``TrainConfig(loss="ce")``; about 99 % test accuracy on MNIST after 3 epochs.
+    """
+
+    classifier = True
+    variational = False
+    conditional = False
+
+    def __init__(self, num_classes: int = 10, width: int = 32):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Dropout(0.25), nn.Linear(2 * width * 7 * 7, 128), nn.ReLU(),
+            nn.Dropout(0.25), nn.Linear(128, num_classes),
+        )
+        self.hparams = dict(num_classes=num_classes, width=width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def predict_proba(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Class probabilities (N, classes) on the CPU, computed in eval mode."""
+    with eval_mode(model):
+        return apply_in_batches(lambda x: torch.softmax(model(x), dim=1), images,
+                                device=module_device(model), batch_size=batch_size)
+
+
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of ``images`` whose most probable class equals ``labels`` (0..1)."""
+    return float((predict_proba(model, images).argmax(1) == labels.cpu()).float().mean())
+
+
+def confident_share(probabilities: torch.Tensor, threshold: float = 0.9) -> float:
+    """Share of rows whose top class probability is at least ``threshold`` (0..1)."""
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    return float((probabilities.max(dim=1).values >= threshold).float().mean())

@@ -1,0 +1,40 @@
+import pytest
+import torch
+
+from aecore import classifier, train
+from aecore.data import LabelledImages
+from aecore.train import TrainConfig
+
+
+def two_class_digits(n=200):
+    """Bright top half = class 0, bright bottom half = class 1 (1x28x28)."""
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.arange(n) % 2
+    images = 0.1 * torch.rand(n, 1, 28, 28, generator=gen)
+    images[labels == 0, :, :14] += 0.8
+    images[labels == 1, :, 14:] += 0.8
+    return LabelledImages(images.clamp(0, 1), labels, ["top", "bottom"])
+
+
+def test_classifier_learns_a_simple_task_through_the_shared_loop():
+    digits = two_class_digits()
+    model = classifier.DigitClassifier(num_classes=2, width=8)
+    history = train.train(model, digits, digits, TrainConfig(epochs=3, loss="ce", batch_size=32),
+                          device=torch.device("cpu"), progress=False)
+    assert history.final("val_acc") == 1.0
+    assert classifier.accuracy(model, digits.images, digits.labels) == 1.0
+    probs = classifier.predict_proba(model, digits.images)
+    assert probs.shape == (200, 2) and torch.allclose(probs.sum(1), torch.ones(200))
+
+
+def test_classifier_and_loss_must_match():
+    digits = two_class_digits(20)
+    with pytest.raises(ValueError, match="classifier"):
+        train.train(classifier.DigitClassifier(2), digits, config=TrainConfig(loss="bce"), progress=False)
+
+
+def test_confident_share():
+    probs = torch.tensor([[0.95, 0.05], [0.6, 0.4], [0.1, 0.9], [0.5, 0.5]])
+    assert classifier.confident_share(probs, 0.9) == 0.5
+    with pytest.raises(ValueError):
+        classifier.confident_share(probs, 0)
