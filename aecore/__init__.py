@@ -10,12 +10,17 @@ Typical use in a notebook::
     history = train.fit_or_load("mnist-ae", model, train_set, test_set, train.TrainConfig(epochs=20))
 """
 
-from . import classifier, config, data, latent, metrics, models, noise, plots, report, train, utils
+from . import config
+
+# Before anything starts torch's worker threads, so that they inherit the setting.
+DENORMALS_FLUSHED = config.flush_denormals()
+
+from . import classifier, data, latent, metrics, models, noise, plots, report, train, utils
 from .config import cache_root, choose, data_root, pick_device, profile
 
 __version__ = "0.1.0"
 
 __all__ = [
     "classifier", "config", "data", "latent", "metrics", "models", "noise", "plots", "report", "train", "utils",
-    "cache_root", "choose", "data_root", "pick_device", "profile", "__version__",
+    "cache_root", "choose", "data_root", "pick_device", "profile", "DENORMALS_FLUSHED", "__version__",
 ]

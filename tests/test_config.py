@@ -53,3 +53,13 @@ def test_forcing_missing_cuda_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("AECORE_DEVICE", "cuda")
     with pytest.raises(RuntimeError, match="no CUDA device"):
         config.pick_device()
+
+
+def test_importing_aecore_flushes_subnormal_floats_to_zero():
+    import aecore
+
+    tiny = torch.tensor([1e-39], dtype=torch.float32)  # a subnormal float32
+    if aecore.DENORMALS_FLUSHED:  # every x86 CPU with SSE3, i.e. all machines CI runs on
+        assert (tiny * 1.0).item() == 0.0
+    else:
+        assert (tiny * 1.0).item() > 0.0
