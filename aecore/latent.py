@@ -197,3 +197,31 @@ def knn_label_agreement(codes: torch.Tensor, labels: torch.Tensor, k: int = 10, 
         votes = torch.nn.functional.one_hot(neighbours, num_classes).sum(1)
         correct += int((votes.argmax(1) == labels[start:start + batch_size]).sum())
     return correct / len(flat)
+
+
+def class_spread_ratio(codes: torch.Tensor, labels: torch.Tensor) -> float:
+    """How tight the classes are relative to the whole layout (scale-free, >= 0).
+
+    Mean over classes of the RMS distance of its codes to the class centroid, divided
+    by the RMS distance of all codes to the overall centroid. Small = compact, well
+    separated clusters; near 1 = classes as spread out as the whole cloud.
+    """
+    flat = codes.flatten(1).float()
+    overall = (flat - flat.mean(0)).pow(2).sum(1).mean().sqrt()
+    within = [(flat[labels == k] - flat[labels == k].mean(0)).pow(2).sum(1).mean().sqrt()
+              for k in torch.unique(labels)]
+    return float(torch.stack(within).mean() / overall)
+
+
+def layout_metrics(codes: torch.Tensor, labels: torch.Tensor, k: int = 10) -> dict[str, float]:
+    """Numbers that describe a labelled latent layout (codes (N, D), labels (N,)).
+
+    ``rms_radius``: RMS distance of the codes from the origin (the layout's scale);
+    ``knn_agreement``: :func:`knn_label_agreement` in % (class separation, scale-free);
+    ``class_spread``: :func:`class_spread_ratio` (cluster tightness, scale-free).
+    """
+    return {
+        "rms_radius": float(codes.flatten(1).pow(2).sum(1).mean().sqrt()),
+        "knn_agreement": 100 * knn_label_agreement(codes, labels, k=k),
+        "class_spread": class_spread_ratio(codes, labels),
+    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import torch
 from torchvision.utils import make_grid
 
@@ -38,7 +39,7 @@ def show_images(images: torch.Tensor, nrow: int = 8, *, ax=None, title: str | No
 
 
 def image_rows(rows: Mapping[str, torch.Tensor], *, captions: Sequence[str] | None = None,
-               width: float = 1.1):
+               width: float = 0.9):
     """One row of images per entry of ``rows`` (label -> (N, C, H, W) in [0, 1]); returns the figure.
 
     ``captions`` (one per column) go under the last row, e.g. per-image PSNR values.
@@ -58,9 +59,9 @@ def image_rows(rows: Mapping[str, torch.Tensor], *, captions: Sequence[str] | No
                 ax.imshow((img[0] if img.shape[0] == 1 else img.permute(1, 2, 0)).numpy(),
                           cmap="gray" if img.shape[0] == 1 else None, vmin=0, vmax=1)
             if c == 0:
-                ax.set_ylabel(label, rotation=0, ha="right", va="center")
+                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=13)
             if captions is not None and r == len(labels) - 1 and c < len(captions):
-                ax.set_xlabel(captions[c], fontsize=8)
+                ax.set_xlabel(captions[c], fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -79,7 +80,7 @@ def latent_scatter(codes: torch.Tensor, labels: torch.Tensor, *, classes: Sequen
         ax.scatter(codes[mask, 0], codes[mask, 1], s=s, alpha=alpha, color=cmap(k % 10), label=name,
                    rasterized=True)
     if grid is not None:
-        ax.scatter(grid.points[:, 0], grid.points[:, 1], s=4, marker="+", color="black", linewidths=0.6,
+        ax.scatter(grid.points[:, 0], grid.points[:, 1], s=18, marker="+", color="black", linewidths=0.8,
                    label="grid")
     ax.set_xlabel("$z_1$")
     ax.set_ylabel("$z_2$")
@@ -119,6 +120,7 @@ def loss_curves(histories: History | Mapping[str, History], *, metric: str = "lo
                 ax.plot(range(1, len(values) + 1), values, style, color=cmap(i % 10), marker=".",
                         label=f"{prefix}{'validation' if split == 'val' else split}")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(ylabel or metric)
     if logy:
         ax.set_yscale("log")

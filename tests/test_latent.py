@@ -115,3 +115,23 @@ def test_knn_label_agreement_separated_versus_mixed_classes():
     assert latent.knn_label_agreement(separated * 100, labels, k=5) == 1.0  # scale-free
     with pytest.raises(ValueError):
         latent.knn_label_agreement(separated, labels, k=0)
+
+
+def test_class_spread_ratio_is_small_for_tight_clusters_and_scale_free():
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.arange(300) % 3
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    tight = centres[labels] + 0.1 * torch.randn(300, 2, generator=gen)
+    loose = centres[labels] + 5.0 * torch.randn(300, 2, generator=gen)
+    assert latent.class_spread_ratio(tight, labels) < 0.05 < latent.class_spread_ratio(loose, labels)
+    assert latent.class_spread_ratio(tight * 7, labels) == pytest.approx(latent.class_spread_ratio(tight, labels), rel=1e-5)
+
+
+def test_layout_metrics_collects_scale_separation_and_spread():
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.arange(200) % 2
+    codes = torch.tensor([[3.0, 0.0], [-3.0, 0.0]])[labels] + 0.1 * torch.randn(200, 2, generator=gen)
+    m = latent.layout_metrics(codes, labels, k=5)
+    assert m["rms_radius"] == pytest.approx(3.0, abs=0.05)
+    assert m["knn_agreement"] == 100.0
+    assert m["class_spread"] == pytest.approx(latent.class_spread_ratio(codes, labels))
