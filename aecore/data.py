@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -228,8 +229,6 @@ def _dogs_tensor(folder: Path, size: int) -> tuple[torch.Tensor, torch.Tensor, l
             blob = torch.load(cache_file, weights_only=True)
             return blob["images"], blob["labels"], classes
         except Exception as err:  # corrupt or truncated cache: rebuild it
-            import warnings
-
             warnings.warn(f"Ignoring unreadable cache {cache_file} ({err}); rebuilding it.")
     images = torch.empty((len(files), 3, size, size), dtype=torch.uint8)
     for i, (rel, _) in enumerate(tqdm(files, desc=f"Resizing dog photos to {size}px", leave=False)):
