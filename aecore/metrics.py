@@ -33,10 +33,11 @@ def _check_pair(x: torch.Tensor, y: torch.Tensor, data_range: float) -> None:
 def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     """Per-image PSNR in dB, shape (N,): 10 * log10(data_range**2 / MSE_i).
 
-    Identical images give ``inf``.
+    Identical images give ``inf``. Inputs may live on any device (computed in float64 on the CPU,
+    since Apple MPS has no float64).
     """
     _check_pair(x, y, data_range)
-    mse = (x.double() - y.double()).pow(2).flatten(1).mean(dim=1)
+    mse = (x.detach().cpu().double() - y.detach().cpu().double()).pow(2).flatten(1).mean(dim=1)
     return (10.0 * torch.log10(data_range**2 / mse)).float()
 
 
