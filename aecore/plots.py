@@ -13,8 +13,14 @@ from matplotlib.ticker import MaxNLocator
 import torch
 from torchvision.utils import make_grid
 
-from .latent import Grid2D
+from .latent import Grid2D, decode_codes
 from .train import History
+
+
+def _imshow_array(image: torch.Tensor):
+    """One image (C, H, W) in [0, 1] as the array ``imshow`` expects: (H, W) for grey, (H, W, C) for colour."""
+    image = image.detach().cpu().clamp(0, 1)
+    return (image[0] if image.shape[0] == 1 else image.permute(1, 2, 0)).numpy()
 
 
 def _axes(ax, figsize=(6, 6)):
@@ -55,9 +61,8 @@ def image_rows(rows: Mapping[str, torch.Tensor], *, captions: Sequence[str] | No
             for spine in ax.spines.values():
                 spine.set_visible(False)
             if c < len(rows[label]):
-                img = rows[label][c].detach().cpu().clamp(0, 1)
-                ax.imshow((img[0] if img.shape[0] == 1 else img.permute(1, 2, 0)).numpy(),
-                          cmap="gray" if img.shape[0] == 1 else None, vmin=0, vmax=1)
+                img = rows[label][c]
+                ax.imshow(_imshow_array(img), cmap="gray" if img.shape[0] == 1 else None, vmin=0, vmax=1)
             if c == 0:
                 ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=13)
             if captions is not None and r == len(labels) - 1 and c < len(captions):
@@ -150,16 +155,13 @@ def latent_explorer(model, extent: tuple[float, float, float, float], *, step: f
     """
     import ipywidgets as widgets
 
-    from .latent import decode_codes
-
     x0, x1, y0, y1 = extent
     step = step or max(x1 - x0, y1 - y0) / 100
 
     def draw(z1: float, z2: float) -> None:
         image = decode_codes(model, torch.tensor([[z1, z2]], dtype=torch.float32))[0]
         fig, ax = plt.subplots(figsize=(2.6, 2.6))
-        ax.imshow(image[0].numpy() if image.shape[0] == 1 else image.permute(1, 2, 0).numpy(),
-                  cmap="gray", vmin=0, vmax=1)
+        ax.imshow(_imshow_array(image), cmap="gray", vmin=0, vmax=1)
         ax.set_title(f"z = ({z1:.2f}, {z2:.2f})", fontsize=9)
         ax.set_axis_off()
         plt.show()
