@@ -86,6 +86,19 @@ def uniform_grid(codes: torch.Tensor | None = None, n: int = 20, *, quantile: fl
     return Grid2D(torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1), n, (x0, x1, y0, y1))
 
 
+def code_statistics(codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean (D,) and maximum-likelihood covariance (D, D) of codes (N, ...) flattened to D numbers, float64.
+
+    The covariance divides by N; its rank is at most N - 1, so with N <= D it is singular.
+    """
+    if codes.ndim < 2 or len(codes) < 2:
+        raise ValueError(f"need at least 2 codes shaped (N, ...), got {tuple(codes.shape)}")
+    x = codes.flatten(1).double()
+    mean = x.mean(0)
+    centred = x - mean
+    return mean, centred.T @ centred / len(x)
+
+
 class GaussianFit:
     """Multivariate Gaussian fitted to codes, for sampling new codes.
 
@@ -100,21 +113,17 @@ class GaussianFit:
                  ridge: float = 0.0):
         if covariance not in ("full", "diagonal"):
             raise ValueError(f"covariance must be 'full' or 'diagonal', got {covariance!r}")
-        if codes.ndim < 2 or len(codes) < 2:
-            raise ValueError(f"need at least 2 codes shaped (N, ...), got {tuple(codes.shape)}")
         if ridge < 0:
             raise ValueError(f"ridge must be >= 0, got {ridge}")
         self.code_shape = tuple(codes.shape[1:])
-        x = codes.flatten(1).double()
-        self.mean = x.mean(0)
-        centred = x - self.mean
-        n, d = centred.shape
+        self.mean, sample = code_statistics(codes)
+        centred = codes.flatten(1).double() - self.mean
+        d = len(self.mean)
         self.covariance_kind = covariance
         if covariance == "diagonal":
             self.shrinkage = 0.0
-            cov = torch.diag(centred.pow(2).mean(0))
+            cov = torch.diag(torch.diagonal(sample))
         else:
-            sample = centred.T @ centred / n
             if shrinkage == "auto":
                 shrinkage = ledoit_wolf_shrinkage(centred)
             if not 0.0 <= float(shrinkage) <= 1.0:

@@ -228,3 +228,26 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         yield model
     finally:
         model.train(was_training)
+
+
+@contextmanager
+def latent_noise_at_eval(model: nn.Module, seed: int | None = 0) -> Iterator[nn.Module]:
+    """Context manager: keep adding the training latent noise in eval mode (e.g. to measure PSNR
+    "with noise on"), then switch it off again. ``seed`` re-seeds torch's global generator so the
+    noise, and so the result, is reproducible (None leaves the generator alone).
+
+    Raises ValueError for a model without :class:`PowerNormalizedLatentNoise`.
+    """
+    layers = [m for m in model.modules() if isinstance(m, PowerNormalizedLatentNoise)]
+    if not layers:
+        raise ValueError(f"{type(model).__name__} has no latent noise layer; build it with latent_noise=<variance>")
+    previous = [layer.noise_at_eval for layer in layers]
+    if seed is not None:
+        torch.manual_seed(seed)
+    for layer in layers:
+        layer.set_noise_at_eval(True)
+    try:
+        yield model
+    finally:
+        for layer, on in zip(layers, previous):
+            layer.set_noise_at_eval(on)

@@ -6,6 +6,7 @@ notebooks can compose figures freely.
 
 from __future__ import annotations
 
+import math
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -68,6 +69,53 @@ def image_rows(rows: Mapping[str, torch.Tensor], *, captions: Sequence[str] | No
             if captions is not None and r == len(labels) - 1 and c < len(captions):
                 ax.set_xlabel(captions[c], fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def code_mosaic(code: torch.Tensor, ncol: int | None = None, padding: int = 1) -> torch.Tensor:
+    """Tile the channels of one code (C, H, W) into a 2-D map (rows*H + gaps, ncol*W + gaps).
+
+    ``ncol`` defaults to ceil(sqrt(C)) (16 channels -> 4x4 tiles); gaps are NaN so
+    ``imshow`` leaves them blank.
+    """
+    if code.ndim != 3:
+        raise ValueError(f"expected one code shaped (C, H, W), got {tuple(code.shape)}")
+    c, h, w = code.shape
+    ncol = ncol or math.ceil(math.sqrt(c))
+    nrow = math.ceil(c / ncol)
+    out = torch.full((nrow * (h + padding) - padding, ncol * (w + padding) - padding), float("nan"))
+    for i, channel in enumerate(code.detach().cpu().float()):
+        r, k = divmod(i, ncol)
+        out[r * (h + padding):r * (h + padding) + h, k * (w + padding):k * (w + padding) + w] = channel
+    return out
+
+
+def reconstructions_with_codes(originals: torch.Tensor, reconstructions: torch.Tensor, codes: torch.Tensor, *,
+                               captions: Sequence[str] | None = None, width: float = 1.25):
+    """Three rows per image column: original, reconstruction (N, C, H, W) in [0, 1] and its code
+    (N, C', H', W') as a :func:`code_mosaic` on one symmetric blue-red scale; returns the figure."""
+    if not len(originals) == len(reconstructions) == len(codes):
+        raise ValueError(f"need as many reconstructions and codes as originals, got "
+                         f"{len(originals)}, {len(reconstructions)}, {len(codes)}")
+    n = len(originals)
+    fig, axes = plt.subplots(3, n, figsize=(width * n + 0.8, width * 3 + 0.4), squeeze=False)
+    limit = float(codes.abs().max())
+    for c in range(n):
+        axes[0, c].imshow(_imshow_array(originals[c]), vmin=0, vmax=1)
+        axes[1, c].imshow(_imshow_array(reconstructions[c]), vmin=0, vmax=1)
+        mappable = axes[2, c].imshow(code_mosaic(codes[c]).numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit,
+                                     interpolation="nearest")
+        if captions is not None:
+            axes[1, c].set_xlabel(captions[c], fontsize=9)
+    for r, label in enumerate(("original", "reconstruction", f"code {tuple(codes.shape[1:])}")):
+        axes[r, 0].set_ylabel(label, fontsize=10)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    fig.tight_layout()
+    fig.colorbar(mappable, ax=axes[2, :].tolist(), shrink=0.9, pad=0.01, label="code value")
     return fig
 
 

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import html
+import json
+import os
+from pathlib import Path
 from typing import Any, Mapping, Sequence
+
+from .config import REPO_ROOT
 
 
 def glue_values(**values: Any) -> None:
@@ -47,3 +52,53 @@ class Table:
         line = lambda cells: "  ".join(s.ljust(w) for s, w in zip(cells, widths))
         return "\n".join([line(self.columns)] + [line([self.cell(c, r.get(c, "")) for c in self.columns])
                                                 for r in self.rows])
+
+
+def benchmark_path(name: str) -> Path:
+    """Where ``benchmarks/<name>.py`` writes its results: ``benchmarks/results/<name>.json`` in the repository."""
+    return REPO_ROOT / "benchmarks" / "results" / f"{name}.json"
+
+
+def load_benchmark(name: str) -> dict[str, Any]:
+    """Results written by ``benchmarks/<name>.py``: a dict with ``rows`` (list of dicts), ``formats``
+    (column -> format spec), ``caption`` (ending with when, where and how the numbers were measured)
+    and ``provenance``. Raises FileNotFoundError naming the script to run if there are none yet."""
+    path = benchmark_path(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"no benchmark results at {path}; run `python benchmarks/{name}.py` to create them")
+    result = json.loads(path.read_text())
+    missing = {"rows", "formats", "caption", "provenance"} - set(result)
+    if missing:
+        raise ValueError(f"{path} lacks {sorted(missing)}; re-run `python benchmarks/{name}.py`")
+    p = result["provenance"]
+    result["caption"] = (f"{result['caption']} (measured {p['date']} on {p['machine']}, {p['threads']} threads, "
+                         f"torch {p['torch']}, commit {p['commit']})")
+    return result
+
+
+def provenance() -> dict[str, Any]:
+    """When, where and with what a benchmark ran (for :func:`load_benchmark`'s caption)."""
+    import datetime
+    import platform
+    import subprocess
+
+    import torch
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                                text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    return {"date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+            "threads": torch.get_num_threads(), "torch": torch.__version__.split("+")[0], "commit": commit}
+
+
+def save_benchmark(name: str, rows: Sequence[Mapping[str, Any]], formats: Mapping[str, str], caption: str) -> Path:
+    """Write a benchmark's results (with :func:`provenance`) where :func:`load_benchmark` finds them; atomic."""
+    from .utils import atomic_path
+
+    path = benchmark_path(name)
+    blob = {"caption": caption, "formats": dict(formats), "rows": [dict(r) for r in rows], "provenance": provenance()}
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(blob, indent=1, ensure_ascii=False) + "\n")
+    return path

@@ -135,3 +135,14 @@ def test_layout_metrics_collects_scale_separation_and_spread():
     assert m["rms_radius"] == pytest.approx(3.0, abs=0.05)
     assert m["knn_agreement"] == 100.0
     assert m["class_spread"] == pytest.approx(latent.class_spread_ratio(codes, labels))
+
+
+def test_code_statistics_mean_and_singular_covariance_of_few_codes():
+    codes = torch.randn(20, 4, 2, 2)  # 20 codes of 16 numbers: full rank possible
+    mean, cov = latent.code_statistics(codes)
+    assert mean.shape == (16,) and cov.shape == (16, 16) and cov.dtype == torch.float64
+    assert torch.allclose(cov, torch.cov(codes.flatten(1).double().T, correction=0))
+    few = codes[:6]  # 6 codes -> rank at most 5 < 16: singular
+    assert torch.linalg.matrix_rank(latent.code_statistics(few)[1]) == 5
+    with pytest.raises(ValueError, match="at least 2 codes"):
+        latent.code_statistics(torch.randn(1, 16))

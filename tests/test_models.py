@@ -91,3 +91,19 @@ def test_reconstruct_conditional_model_needs_labels():
     model = models.ConditionalVAE(latent_dim=3)
     out = models.reconstruct(model, torch.rand(2, 1, 28, 28), torch.tensor([0, 9]))
     assert out.shape == (2, 1, 28, 28)
+
+
+def test_latent_noise_at_eval_is_reproducible_and_switched_off_afterwards():
+    model = models.ConvAutoencoder(channels=(8, 8, 8), latent_noise=0.1).eval()
+    x = torch.rand(2, 3, 64, 64)
+    clean = model.encode(x)
+    with models.latent_noise_at_eval(model, seed=3):
+        first = model.encode(x)
+    with models.latent_noise_at_eval(model, seed=3):
+        second = model.encode(x)
+    assert torch.equal(first, second) and not torch.allclose(first, clean)
+    assert (first - clean).var().item() == pytest.approx(0.1, rel=0.3)
+    assert torch.equal(model.encode(x), clean)  # off again
+    with pytest.raises(ValueError, match="no latent noise layer"):
+        with models.latent_noise_at_eval(models.ConvAutoencoder(channels=(8, 8, 8))):
+            pass

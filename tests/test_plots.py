@@ -76,3 +76,26 @@ def test_latent_explorer_builds_two_sliders_over_the_extent():
     z1, z2 = explorer.children[:2]
     assert (z1.min, z1.max, z2.min, z2.max) == (-1.0, 3.0, -2.0, 2.0)
     assert (z1.value, z2.value) == (1.0, 0.0)
+
+
+def test_code_mosaic_tiles_channels_with_blank_gaps():
+    code = torch.arange(16 * 2 * 3, dtype=torch.float32).view(16, 2, 3)
+    mosaic = plots.code_mosaic(code)
+    assert mosaic.shape == (4 * 2 + 3, 4 * 3 + 3)  # 4x4 tiles of 2x3 with 1-pixel gaps
+    assert torch.equal(mosaic[:2, :3], code[0]) and torch.equal(mosaic[3:5, 4:7], code[5])
+    assert torch.isnan(mosaic[2]).all() and torch.isnan(mosaic[:, 3]).all()
+    with pytest.raises(ValueError, match=r"\(C, H, W\)"):
+        plots.code_mosaic(torch.zeros(2, 16, 8, 8))
+
+
+def test_reconstructions_with_codes_draws_three_rows_on_one_code_scale():
+    x, codes = torch.rand(3, 3, 16, 16), torch.randn(3, 16, 4, 4)
+    fig = plots.reconstructions_with_codes(x, x.flip(-1), codes, captions=["1 dB", "2 dB", "3 dB"])
+    image_axes = fig.axes[:9]
+    assert [ax.get_ylabel() for ax in image_axes[::3]] == ["original", "reconstruction", "code (16, 4, 4)"]
+    assert [ax.get_xlabel() for ax in image_axes[3:6]] == ["1 dB", "2 dB", "3 dB"]
+    limit = float(codes.abs().max())
+    assert all(ax.get_images()[0].get_clim() == (-limit, limit) for ax in image_axes[6:])
+    assert len(fig.axes) == 10  # plus the colour bar
+    with pytest.raises(ValueError, match="as many"):
+        plots.reconstructions_with_codes(x, x[:2], codes)

@@ -6,6 +6,7 @@ import torch
 from torch.nn import functional as F
 
 from aecore import models, train
+from aecore.data import LabelledImages
 from aecore.train import TrainConfig
 
 CPU = torch.device("cpu")
@@ -167,3 +168,18 @@ def test_corrupt_cache_file_is_reported_and_retrained(tiny_images, dirs):
 def test_fit_or_load_rejects_path_like_names(tiny_images):
     with pytest.raises(ValueError, match="name"):
         train.fit_or_load("../x", small_ae(), tiny_images)
+
+
+def test_image_training_uses_channels_last_on_cpu_and_gives_the_same_losses():
+    assert train.preferred_memory_format(CPU, torch.zeros(2, 3, 8, 8)) == torch.channels_last
+    assert train.preferred_memory_format(CPU, torch.zeros(2, 64)) == torch.contiguous_format
+    assert train.preferred_memory_format(torch.device("mps"), torch.zeros(2, 3, 8, 8)) == torch.contiguous_format
+    model = models.ConvAutoencoder(image_size=16, channels=(4, 4), latent_channels=2, blocks=0)
+    data = LabelledImages(torch.rand(16, 3, 16, 16), torch.zeros(16, dtype=torch.long), ["x"])
+    config = TrainConfig(epochs=1, batch_size=8, loss="mse")
+    train.train(model, data, None, config, device=CPU, progress=False)
+    assert model.encoder[0].weight.is_contiguous(memory_format=torch.channels_last)
+    reference = models.ConvAutoencoder(image_size=16, channels=(4, 4), latent_channels=2, blocks=0)
+    reference.load_state_dict(model.state_dict())
+    assert train.evaluate(model, data, config, device=CPU)["loss"] == pytest.approx(
+        train.evaluate(reference.eval(), data, config, device=CPU)["loss"], rel=1e-5)
