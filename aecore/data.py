@@ -250,3 +250,28 @@ def load_square_image(path: Path, size: int) -> torch.Tensor:
         img = img.resize((size, size), Image.Resampling.BICUBIC, box=(left, top, left + side, top + side),
                          reducing_gap=3.0)
         return torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).view(size, size, 3).permute(2, 0, 1)
+
+
+# --------------------------------------------------------------------------- splits
+
+
+def stratified_split(data: LabelledImages, test_fraction: float = 0.25,
+                     seed: int = 0) -> tuple[LabelledImages, LabelledImages]:
+    """Seeded (train, test) split that keeps each class's share: per class, ``test_fraction`` of its items.
+
+    Each class with at least two items puts at least one in each part, so that rare
+    classes can be both learned and measured. Both parts keep the original order.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
+    generator = torch.Generator().manual_seed(seed)
+    test_index = []
+    for label in torch.unique(data.labels).tolist():
+        members = torch.nonzero(data.labels == label).flatten()
+        members = members[torch.randperm(len(members), generator=generator)]
+        n_test = min(max(1, round(test_fraction * len(members))), len(members) - 1) if len(members) > 1 else 0
+        test_index.append(members[:n_test])
+    is_test = torch.zeros(len(data), dtype=torch.bool)
+    is_test[torch.cat(test_index)] = True
+    part = lambda mask: LabelledImages(data.images[mask], data.labels[mask], data.classes)
+    return part(~is_test), part(is_test)

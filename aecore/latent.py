@@ -1,12 +1,14 @@
-"""Latent-space tools: encode a data set, uniform 2-D grids, Gaussian fits, perturbation."""
+"""Latent-space tools: encode a data set, uniform 2-D grids, Gaussian fits, perturbation, generation."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
 
+from .data import LabelledImages
 from .models import eval_mode
 from .utils import apply_in_batches, module_device
 
@@ -234,3 +236,42 @@ def layout_metrics(codes: torch.Tensor, labels: torch.Tensor, k: int = 10) -> di
         "knn_agreement": 100 * knn_label_agreement(codes, labels, k=k),
         "class_spread": class_spread_ratio(codes, labels),
     }
+
+
+def generate_near(model: nn.Module, images: torch.Tensor, n: int, strength: float,
+                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """New images near ``images``: encode, pick ``n`` codes at random, :func:`perturb` them, decode.
+
+    Returns ``(generated, source)``: the decoded images in [0, 1] (n, C, H, W) and the
+    index into ``images`` of each one's source. With ``strength=0`` the result is the
+    plain reconstruction of the picked sources; the same ``generator`` seed picks the
+    same sources and the same noise direction at every strength.
+    """
+    if n < 0 or len(images) == 0:
+        raise ValueError(f"need n >= 0 and at least one source image, got n={n} and {len(images)} images")
+    codes = encode_dataset(model, images)
+    source = torch.randint(len(codes), (n,), generator=generator)
+    return decode_codes(model, perturb(codes[source], strength, generator)), source
+
+
+def augment_rare_classes(model: nn.Module, data: LabelledImages, target: int, strength: float, *, seed: int = 0,
+                         postprocess: Callable[[torch.Tensor], torch.Tensor] | None = None) -> LabelledImages:
+    """``data`` plus generated images that top every class with fewer than ``target`` items up to ``target``.
+
+    Each class's new images come from :func:`generate_near` on that class's own images
+    (noise ``strength`` relative to each code's RMS), optionally passed through
+    ``postprocess`` (e.g. :func:`aecore.wafer.snap_levels`). They are appended after the
+    original items; classes with ``target`` or more items are left as they are.
+    """
+    if target < 1:
+        raise ValueError(f"target must be positive, got {target}")
+    generator = torch.Generator().manual_seed(seed)
+    images, labels = [data.images], [data.labels]
+    for label in torch.unique(data.labels).tolist():
+        members = data.images[data.labels == label]
+        missing = target - len(members)
+        if missing > 0:
+            generated, _ = generate_near(model, members, missing, strength, generator)
+            images.append(postprocess(generated) if postprocess else generated)
+            labels.append(torch.full((missing,), label, dtype=data.labels.dtype))
+    return LabelledImages(torch.cat(images), torch.cat(labels), data.classes)

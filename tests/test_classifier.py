@@ -38,3 +38,17 @@ def test_confident_share():
     assert classifier.confident_share(probs, 0.9) == 0.5
     with pytest.raises(ValueError):
         classifier.confident_share(probs, 0)
+
+
+def test_image_classifier_takes_other_sizes_and_channels():
+    model = classifier.ImageClassifier(num_classes=9, width=8, in_channels=3, image_size=32)
+    assert model(torch.rand(4, 3, 32, 32)).shape == (4, 9)
+    assert model.hparams == dict(num_classes=9, width=8, in_channels=3, image_size=32)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        classifier.ImageClassifier(image_size=30)
+
+
+def test_digit_classifier_keeps_its_identity_for_cached_models():
+    model = classifier.DigitClassifier(num_classes=10, width=8)
+    assert model.hparams == dict(num_classes=10, width=8)  # part of fit_or_load's cache key
+    assert isinstance(model, classifier.ImageClassifier) and model(torch.rand(2, 1, 28, 28)).shape == (2, 10)

@@ -150,3 +150,20 @@ def test_subset_none_returns_everything(tiny_images):
     assert len(tiny_images.subset(10)) == 10
     with pytest.raises(ValueError):
         tiny_images.subset(0)
+
+
+# --------------------------------------------------------------------------- splits
+
+def test_stratified_split_keeps_every_class_in_both_parts():
+    labels = torch.tensor([0] * 40 + [1] * 8 + [2] * 2)
+    items = LabelledImages(torch.arange(50.0).view(50, 1, 1, 1), labels, ["a", "b", "c"])
+    train, test = data.stratified_split(items, test_fraction=0.25, seed=0)
+    assert test.class_counts() == {"a": 10, "b": 2, "c": 1} and train.class_counts() == {"a": 30, "b": 6, "c": 1}
+    ids = sorted(train.images.flatten().tolist() + test.images.flatten().tolist())
+    assert ids == list(range(50)), "a partition: nothing lost, nothing twice"
+    assert train.images.flatten().tolist() == sorted(train.images.flatten().tolist()), "order kept"
+    again, _ = data.stratified_split(items, test_fraction=0.25, seed=0)
+    other, _ = data.stratified_split(items, test_fraction=0.25, seed=1)
+    assert torch.equal(train.images, again.images) and not torch.equal(train.images, other.images)
+    with pytest.raises(ValueError):
+        data.stratified_split(items, test_fraction=1.0)

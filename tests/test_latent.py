@@ -146,3 +146,30 @@ def test_code_statistics_mean_and_singular_covariance_of_few_codes():
     assert torch.linalg.matrix_rank(latent.code_statistics(few)[1]) == 5
     with pytest.raises(ValueError, match="at least 2 codes"):
         latent.code_statistics(torch.randn(1, 16))
+
+
+def test_generate_near_decodes_perturbed_codes_of_picked_sources():
+    torch.manual_seed(0)
+    model = models.MLPAutoencoder(image_shape=(1, 8, 8), hidden=(16,), latent_dim=4)
+    x = torch.rand(6, 1, 8, 8)
+    plain, source = latent.generate_near(model, x, 10, 0.0, torch.Generator().manual_seed(1))
+    assert plain.shape == (10, 1, 8, 8) and source.shape == (10,) and int(source.max()) < 6
+    assert torch.allclose(plain, models.reconstruct(model, x)[source], atol=1e-6), "strength 0 = reconstruction"
+    noisy, same_source = latent.generate_near(model, x, 10, 0.5, torch.Generator().manual_seed(1))
+    assert torch.equal(source, same_source) and not torch.allclose(noisy, plain)
+    with pytest.raises(ValueError):
+        latent.generate_near(model, x[:0], 3, 0.1)
+
+
+def test_augment_rare_classes_tops_up_only_the_rare_ones():
+    from aecore.data import LabelledImages
+
+    model = models.MLPAutoencoder(image_shape=(1, 8, 8), hidden=(16,), latent_dim=4)
+    labels = torch.tensor([0] * 10 + [1] * 3 + [2] * 1)
+    items = LabelledImages(torch.rand(14, 1, 8, 8), labels, ["common", "rare", "rarest"])
+    augmented = latent.augment_rare_classes(model, items, target=6, strength=0.2, seed=0,
+                                            postprocess=lambda im: (im > 0.5).float())
+    assert augmented.class_counts() == {"common": 10, "rare": 6, "rarest": 6}
+    assert torch.equal(augmented.images[:14], items.images), "originals first, unchanged"
+    assert set(augmented.images[14:].unique().tolist()) <= {0.0, 1.0}, "postprocess applied to generated ones"
+    assert augmented.labels[14:].tolist() == [1, 1, 1, 2, 2, 2, 2, 2]
