@@ -275,3 +275,14 @@ def augment_rare_classes(model: nn.Module, data: LabelledImages, target: int, st
             images.append(postprocess(generated) if postprocess else generated)
             labels.append(torch.full((missing,), label, dtype=data.labels.dtype))
     return LabelledImages(torch.cat(images), torch.cat(labels), data.classes)
+
+
+def round_trip_error(model: nn.Module, codes: torch.Tensor) -> torch.Tensor:
+    """Relative change of each code (N, ...) after decoding and re-encoding it: shape (N,).
+
+    ``||encode(decode(z)) - z|| / ||z||``. Codes of real images are close to fixed points of
+    this round trip; a code off the region the autoencoder was trained on usually is not,
+    because its decoded image is not one the encoder maps back there.
+    """
+    again = encode_dataset(model, decode_codes(model, codes))
+    return (again - codes).flatten(1).norm(dim=1) / codes.flatten(1).norm(dim=1).clamp_min(1e-12)

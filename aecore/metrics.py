@@ -1,4 +1,4 @@
-"""Image-quality metrics with an explicit data range: PSNR and SSIM.
+"""Image-quality metrics with an explicit data range: PSNR and SSIM (plus total variation, a detail measure).
 
 Both take batches shaped (N, C, H, W) whose values lie in [0, data_range]; both raise a
 ``ValueError`` on mismatched shapes or out-of-range values rather than return a
@@ -60,3 +60,18 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Ten
 def mean_ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> float:
     """Mean SSIM over the set (a Python float)."""
     return float(ssim(x, y, data_range).mean())
+
+
+def total_variation(x: torch.Tensor) -> torch.Tensor:
+    """Per-image mean absolute difference between neighbouring pixels, shape (N,).
+
+    Averaged over channels and over all horizontal and vertical neighbour pairs of a batch
+    (N, C, H, W): a measure of fine detail and speckle. A flat image gives 0; in the
+    units of the pixel values (for [0, 1] images, at most 1).
+    """
+    if x.ndim != 4 or min(x.shape[-2:]) < 2:
+        raise ValueError(f"expected a batch shaped (N, C, H, W) with H, W >= 2, got {tuple(x.shape)}")
+    x = x.detach().cpu().float()
+    vertical = (x[..., 1:, :] - x[..., :-1, :]).abs().flatten(1)
+    horizontal = (x[..., :, 1:] - x[..., :, :-1]).abs().flatten(1)
+    return torch.cat([vertical, horizontal], dim=1).mean(dim=1)

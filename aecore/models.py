@@ -106,8 +106,11 @@ class ConvAutoencoder(Autoencoder):
     """Convolutional autoencoder for square RGB images (64x64x3 -> 8x8x16 code by default).
 
     Each entry of ``channels`` is one stage that halves the resolution (3 stages:
-    64 -> 8), followed by ``blocks`` residual blocks; a 1x1 convolution maps to
-    ``latent_channels``. The decoder mirrors it with nearest upsampling + convolution.
+    64 -> 8), followed by ``blocks`` residual blocks; batch norm, SiLU and a 1x1
+    convolution map to ``latent_channels``. The decoder mirrors it with nearest upsampling
+    + convolution and ends with batch norm, SiLU and a 3x3 convolution to logits.
+    With ``blocks=0`` there is no activation between the stages: the network is linear
+    apart from the SiLU before the code and the one before the output (Lab 2 uses it so).
     """
 
     def __init__(self, image_size: int = 64, in_channels: int = 3, channels: Sequence[int] = (32, 64, 128),

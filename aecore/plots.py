@@ -93,13 +93,14 @@ def code_mosaic(code: torch.Tensor, ncol: int | None = None, padding: int = 1) -
 def reconstructions_with_codes(originals: torch.Tensor, reconstructions: torch.Tensor, codes: torch.Tensor, *,
                                captions: Sequence[str] | None = None, width: float = 1.25):
     """Three rows per image column: original, reconstruction (N, C, H, W) in [0, 1] and its code
-    (N, C', H', W') as a :func:`code_mosaic` on one symmetric blue-red scale; returns the figure."""
+    (N, C', H', W') as a :func:`code_mosaic` on one symmetric blue-red scale, clipped at the 99th
+    percentile of |code| so that a few extreme entries do not wash out the rest; returns the figure."""
     if not len(originals) == len(reconstructions) == len(codes):
         raise ValueError(f"need as many reconstructions and codes as originals, got "
                          f"{len(originals)}, {len(reconstructions)}, {len(codes)}")
     n = len(originals)
     fig, axes = plt.subplots(3, n, figsize=(width * n + 0.8, width * 3 + 0.4), squeeze=False)
-    limit = float(codes.abs().max())
+    limit = float(torch.quantile(codes.detach().abs().flatten().float().cpu(), 0.99))
     for c in range(n):
         axes[0, c].imshow(_imshow_array(originals[c]), vmin=0, vmax=1)
         axes[1, c].imshow(_imshow_array(reconstructions[c]), vmin=0, vmax=1)
@@ -115,7 +116,7 @@ def reconstructions_with_codes(originals: torch.Tensor, reconstructions: torch.T
         for spine in ax.spines.values():
             spine.set_visible(False)
     fig.tight_layout()
-    fig.colorbar(mappable, ax=axes[2, :].tolist(), shrink=0.9, pad=0.01, label="code value")
+    fig.colorbar(mappable, ax=axes[2, :].tolist(), shrink=0.9, pad=0.01, label="code value", extend="both")
     return fig
 
 

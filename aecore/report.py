@@ -85,8 +85,9 @@ def provenance() -> dict[str, Any]:
     import torch
 
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                                text=True, check=True).stdout.strip()
+        git = lambda *args: subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                                           check=True).stdout.strip()
+        commit = git("rev-parse", "--short", "HEAD") + (" + local changes" if git("status", "--porcelain") else "")
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
     return {"date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",

@@ -173,3 +173,21 @@ def test_augment_rare_classes_tops_up_only_the_rare_ones():
     assert torch.equal(augmented.images[:14], items.images), "originals first, unchanged"
     assert set(augmented.images[14:].unique().tolist()) <= {0.0, 1.0}, "postprocess applied to generated ones"
     assert augmented.labels[14:].tolist() == [1, 1, 1, 2, 2, 2, 2, 2]
+
+
+def test_round_trip_error_is_zero_for_fixed_points_and_relative():
+    class Scale(torch.nn.Module):  # encode = identity, decode = logit(z * factor): round trip scales z
+        def __init__(self, factor):
+            super().__init__()
+            self.factor = factor
+            self.anchor = torch.nn.Parameter(torch.zeros(()))  # gives the module a device
+
+        def encode(self, x):
+            return x
+
+        def decode(self, z):
+            return torch.logit((z * self.factor).clamp(1e-6, 1 - 1e-6))
+
+    codes = torch.rand(4, 1, 3, 3) * 0.5 + 0.25
+    assert torch.allclose(latent.round_trip_error(Scale(1.0), codes), torch.zeros(4), atol=1e-4)
+    assert torch.allclose(latent.round_trip_error(Scale(1.2), codes), torch.full((4,), 0.2), atol=1e-4)

@@ -54,3 +54,14 @@ def test_ssim_is_one_for_identical_and_falls_with_noise():
 def test_ssim_needs_the_window_to_fit():
     with pytest.raises(ValueError, match="11x11"):
         metrics.ssim(torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 8))
+
+
+def test_total_variation_measures_neighbour_differences():
+    flat = torch.full((1, 3, 8, 8), 0.5)
+    stripes = torch.zeros(1, 1, 4, 4)
+    stripes[..., 1::2] = 1.0  # columns alternate 0/1: every horizontal pair differs by 1, no vertical pair does
+    tv = metrics.total_variation(torch.cat([flat[:, :1], stripes.expand(1, 1, 4, 4).repeat(1, 1, 2, 2)]))
+    assert tv[0] == 0.0
+    assert tv[1].item() == pytest.approx((8 * 7) / (2 * 8 * 7))  # half the pairs (the horizontal ones) differ by 1
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        metrics.total_variation(torch.zeros(3, 8, 8))

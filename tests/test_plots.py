@@ -94,7 +94,7 @@ def test_reconstructions_with_codes_draws_three_rows_on_one_code_scale():
     image_axes = fig.axes[:9]
     assert [ax.get_ylabel() for ax in image_axes[::3]] == ["original", "reconstruction", "code (16, 4, 4)"]
     assert [ax.get_xlabel() for ax in image_axes[3:6]] == ["1 dB", "2 dB", "3 dB"]
-    limit = float(codes.abs().max())
+    limit = float(torch.quantile(codes.abs().flatten(), 0.99))
     assert all(ax.get_images()[0].get_clim() == (-limit, limit) for ax in image_axes[6:])
     assert len(fig.axes) == 10  # plus the colour bar
     with pytest.raises(ValueError, match="as many"):
