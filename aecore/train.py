@@ -32,6 +32,10 @@ from .utils import atomic_path, seed_everything, stable_hash, tensor_fingerprint
 
 LOSSES = ("bce", "mse", "elbo", "ce")
 LR_SCHEDULES = ("constant", "cosine")
+RECON_REDUCTIONS = ("sum", "mean")
+# Fields added after models were cached: left out of the cache key while at these defaults,
+# so that adding them did not invalidate the models trained before.
+KEY_OPTIONAL_DEFAULTS = {"recon_reduction": "sum"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,9 @@ class TrainConfig:
     ``x + factor * N(0, 1)`` fed to the encoder while the target stays the clean ``x``
     (clipped to [0, 1] if ``clip_noisy_input``). ``hflip`` flips half the images of each
     batch left-right (augmentation for photos). ``beta`` weights the KL term of the ELBO.
+    ``recon_reduction`` (``"elbo"`` only): ``"sum"`` sums the BCE over pixels (the true
+    negative ELBO); ``"mean"`` averages it over pixels, which for 784 pixels amounts to
+    a KL weight of 784 on the summed scale (shown in Lab 3 as a mistake to avoid).
     """
 
     epochs: int = 10
@@ -58,6 +65,7 @@ class TrainConfig:
     lr_schedule: str = "constant"
     beta: float = 1.0
     seed: int = 0
+    recon_reduction: str = "sum"
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -70,6 +78,10 @@ class TrainConfig:
         for name in ("lr", "weight_decay", "l2_penalty", "input_noise", "beta"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.recon_reduction not in RECON_REDUCTIONS:
+            raise ValueError(f"unknown recon_reduction {self.recon_reduction!r}; choose one of {RECON_REDUCTIONS}")
+        if self.recon_reduction != "sum" and self.loss != "elbo":
+            raise ValueError(f"recon_reduction={self.recon_reduction!r} applies to loss='elbo' only")
 
 
 @dataclass
@@ -128,6 +140,8 @@ def batch_losses(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: Tra
     if model.variational:
         logits, mu, logvar = model(inputs, *args)
         recon, kl = reconstruction_loss(logits, x, "bce"), kl_divergence(mu, logvar)
+        if config.recon_reduction == "mean":
+            recon = recon / x[0].numel()
         return {"loss": recon + config.beta * kl, "recon": recon, "kl": kl}
     return {"loss": reconstruction_loss(model(inputs, *args), x, config.loss)}
 
@@ -242,9 +256,14 @@ def cache_key(model: nn.Module, train_data: LabelledImages, val_data: LabelledIm
               config: TrainConfig) -> str:
     """Hash of model class + hyper-parameters, training config and the data's fingerprints."""
     return stable_hash({
-        "model": type(model).__name__, "hparams": model.hparams, "config": asdict(config),
+        "model": type(model).__name__, "hparams": model.hparams, "config": _key_config(config),
         "train": data_fingerprint(train_data), "val": None if val_data is None else data_fingerprint(val_data),
     })
+
+
+def _key_config(config: TrainConfig) -> dict:
+    """``asdict(config)`` without the :data:`KEY_OPTIONAL_DEFAULTS` fields that are at their default."""
+    return {k: v for k, v in asdict(config).items() if KEY_OPTIONAL_DEFAULTS.get(k, object()) != v}
 
 
 def data_fingerprint(data: LabelledImages) -> str:

@@ -1,3 +1,4 @@
+import dataclasses
 import math
 import warnings
 
@@ -8,6 +9,7 @@ from torch.nn import functional as F
 from aecore import models, train
 from aecore.data import LabelledImages
 from aecore.train import TrainConfig
+from aecore.utils import stable_hash
 
 CPU = torch.device("cpu")
 
@@ -183,3 +185,36 @@ def test_image_training_uses_channels_last_on_cpu_and_gives_the_same_losses():
     reference.load_state_dict(model.state_dict())
     assert train.evaluate(model, data, config, device=CPU)["loss"] == pytest.approx(
         train.evaluate(reference.eval(), data, config, device=CPU)["loss"], rel=1e-5)
+
+
+# ------------------------------------------------------------------ recon_reduction (Lab 3)
+
+def test_mean_reduction_divides_the_reconstruction_term_by_the_pixel_count(tiny_images):
+    model = small_vae()
+    x, y = tiny_images.images[:16], tiny_images.labels[:16]
+    torch.manual_seed(0)
+    summed = train.batch_losses(model, x, y, TrainConfig(loss="elbo"))
+    torch.manual_seed(0)  # same reparameterisation noise
+    averaged = train.batch_losses(model, x, y, TrainConfig(loss="elbo", recon_reduction="mean"))
+    assert torch.allclose(averaged["recon"], summed["recon"] / 64)  # 1x8x8 pixels
+    assert torch.allclose(averaged["kl"], summed["kl"])
+    assert torch.allclose(averaged["loss"], summed["recon"] / 64 + summed["kl"])
+    # Multiplying the averaged objective by the pixel count gives a summed ELBO with KL weight 64.
+    assert torch.allclose(64 * averaged["loss"], summed["recon"] + 64 * summed["kl"], rtol=1e-5)
+
+
+def test_mean_reduction_is_checked_and_only_for_the_elbo():
+    with pytest.raises(ValueError, match="recon_reduction"):
+        TrainConfig(loss="elbo", recon_reduction="median")
+    with pytest.raises(ValueError, match="elbo"):
+        TrainConfig(loss="bce", recon_reduction="mean")
+
+
+def test_default_recon_reduction_keeps_the_old_cache_keys(tiny_images):
+    cfg = TrainConfig(epochs=2, loss="elbo")
+    old_style = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "recon_reduction"}
+    expected = stable_hash({"model": "VAE", "hparams": small_vae().hparams, "config": old_style,
+                            "train": train.data_fingerprint(tiny_images), "val": None})
+    assert train.cache_key(small_vae(), tiny_images, None, cfg) == expected
+    mean_cfg = dataclasses.replace(cfg, recon_reduction="mean")
+    assert train.cache_key(small_vae(), tiny_images, None, mean_cfg) != expected
