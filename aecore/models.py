@@ -1,4 +1,4 @@
-"""Autoencoder networks: MLP and convolutional autoencoders, VAE and conditional VAE.
+"""Autoencoder networks: MLP and convolutional autoencoders, VAEs (MLP and convolutional), conditional VAE.
 
 Conventions shared by every model here:
 
@@ -200,6 +200,47 @@ class ConditionalVAE(VAE):
             raise ValueError(f"a conditional VAE needs num_classes >= 2, got {num_classes}")
         super().__init__(image_shape, hidden, latent_dim, num_classes)
         self.hparams["num_classes"] = num_classes
+
+
+class ConvVAE(nn.Module):
+    """Convolutional VAE with the encoder and decoder of :class:`ConvAutoencoder`.
+
+    The encoder is a ``ConvAutoencoder`` encoder with ``2 * latent_channels`` output maps,
+    split into ``mu`` and ``logvar`` (each (N, latent_channels, side, side)); the decoder is a
+    ``ConvAutoencoder`` decoder for ``latent_channels`` maps. ``forward`` samples z with
+    the reparameterisation trick and returns ``(logits, mu, logvar)``; ``encode`` returns
+    ``(mu, logvar)``. Same arguments as ``ConvAutoencoder`` (without ``latent_noise``).
+    """
+
+    variational = True
+    conditional = False
+
+    def __init__(self, image_size: int = 64, in_channels: int = 3, channels: Sequence[int] = (32, 64, 128),
+                 latent_channels: int = 16, blocks: int = 1):
+        super().__init__()
+        if latent_channels < 1:
+            raise ValueError(f"latent_channels must be >= 1, got {latent_channels}")
+        shared = dict(image_size=image_size, in_channels=in_channels, channels=channels, blocks=blocks)
+        self.encoder = ConvAutoencoder(**shared, latent_channels=2 * latent_channels).encoder
+        decoder_source = ConvAutoencoder(**shared, latent_channels=latent_channels)
+        self.decoder = decoder_source.decoder
+        self.hparams = dict(image_size=image_size, in_channels=in_channels, channels=tuple(channels),
+                            latent_channels=latent_channels, blocks=blocks)
+        self.latent_shape = decoder_source.latent_shape
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images (N, C, H, W) -> (mu, logvar), each (N, *latent_shape)."""
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Codes (N, *latent_shape) -> logits (N, C, H, W)."""
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor):
+        """Images -> (logits, mu, logvar)."""
+        mu, logvar = self.encode(x)
+        return self.decode(VAE.reparameterize(mu, logvar)), mu, logvar
 
 
 def reconstruct(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None,

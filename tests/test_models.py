@@ -107,3 +107,24 @@ def test_latent_noise_at_eval_is_reproducible_and_switched_off_afterwards():
     with pytest.raises(ValueError, match="no latent noise layer"):
         with models.latent_noise_at_eval(models.ConvAutoencoder(channels=(8, 8, 8))):
             pass
+
+
+def test_conv_vae_shares_the_conv_autoencoder_layout():
+    model = models.ConvVAE(channels=(32, 64, 128), latent_channels=16, blocks=0)
+    x = torch.rand(2, 3, 64, 64)
+    logits, mu, logvar = model(x)
+    assert logits.shape == x.shape and mu.shape == logvar.shape == (2, 16, 8, 8)
+    assert model.latent_shape == (16, 8, 8) and model.variational and not model.conditional
+    assert model.decode(mu).shape == x.shape
+    assert model.hparams == dict(image_size=64, in_channels=3, channels=(32, 64, 128), latent_channels=16, blocks=0)
+    ae = models.ConvAutoencoder(channels=(32, 64, 128), latent_channels=16, blocks=0)
+    # Same decoder; the encoder differs only in its last 1x1 convolution (2 x 16 output maps).
+    assert models.count_parameters(model.decoder) == models.count_parameters(ae.decoder)
+    assert models.count_parameters(model.encoder) - models.count_parameters(ae.encoder) == 128 * 16 + 16
+    recon = models.reconstruct(model, x)
+    assert torch.allclose(recon, torch.sigmoid(model.eval().decode(model.encode(x)[0])))
+
+
+def test_conv_vae_rejects_an_empty_code():
+    with pytest.raises(ValueError, match="latent_channels"):
+        models.ConvVAE(latent_channels=0)

@@ -212,9 +212,59 @@ def test_mean_reduction_is_checked_and_only_for_the_elbo():
 
 def test_default_recon_reduction_keeps_the_old_cache_keys(tiny_images):
     cfg = TrainConfig(epochs=2, loss="elbo")
-    old_style = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "recon_reduction"}
+    old_style = {k: v for k, v in dataclasses.asdict(cfg).items()
+                 if k not in ("recon_reduction", "recon_loss", "recon_sigma")}
     expected = stable_hash({"model": "VAE", "hparams": small_vae().hparams, "config": old_style,
                             "train": train.data_fingerprint(tiny_images), "val": None})
     assert train.cache_key(small_vae(), tiny_images, None, cfg) == expected
     mean_cfg = dataclasses.replace(cfg, recon_reduction="mean")
     assert train.cache_key(small_vae(), tiny_images, None, mean_cfg) != expected
+
+
+# ------------------------------------------------------------ Gaussian ELBO (Lab 3, dogs)
+
+def test_gaussian_reconstruction_is_summed_squared_error_over_two_sigma_squared():
+    logits, target = torch.zeros(2, 3, 4, 4), torch.ones(2, 3, 4, 4)  # sigmoid(0) = 0.5: error 0.5 per pixel
+    got = train.reconstruction_loss(logits, target, "gaussian", sigma=0.1)
+    assert torch.allclose(got, torch.full((2,), 48 * 0.25 / (2 * 0.01)))
+    logits, target = torch.randn(3, 3, 4, 4), torch.rand(3, 3, 4, 4)
+    expected = ((torch.sigmoid(logits) - target) ** 2).flatten(1).sum(1) / (2 * 0.2 ** 2)
+    assert torch.allclose(train.reconstruction_loss(logits, target, "gaussian", sigma=0.2), expected)
+
+
+def test_kl_sums_over_every_latent_dimension_of_feature_maps():
+    mu, logvar = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
+    assert torch.allclose(train.kl_divergence(mu, logvar), train.kl_divergence(mu.flatten(1), logvar.flatten(1)))
+
+
+def test_elbo_with_gaussian_likelihood_uses_recon_sigma(tiny_images):
+    model = small_vae()
+    x, y = tiny_images.images[:16], tiny_images.labels[:16]
+    cfg = TrainConfig(loss="elbo", recon_loss="gaussian", recon_sigma=0.05, beta=2.0)
+    torch.manual_seed(0)
+    losses = train.batch_losses(model, x, y, cfg)
+    torch.manual_seed(0)  # same reparameterisation noise
+    logits, mu, logvar = model(x)
+    expected_recon = ((torch.sigmoid(logits) - x) ** 2).flatten(1).sum(1) / (2 * 0.05 ** 2)
+    assert torch.allclose(losses["recon"], expected_recon, rtol=1e-5)
+    assert torch.allclose(losses["loss"], expected_recon + 2.0 * train.kl_divergence(mu, logvar), rtol=1e-5)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(loss="elbo", recon_loss="laplace"), "recon_loss"),
+    (dict(loss="mse", recon_loss="gaussian"), "elbo"),
+    (dict(loss="elbo", recon_loss="gaussian", recon_sigma=0.0), "recon_sigma"),
+])
+def test_gaussian_recon_options_are_checked(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kwargs)
+
+
+def test_conv_vae_trains_with_the_gaussian_elbo():
+    torch.manual_seed(0)
+    data = LabelledImages(torch.rand(16, 3, 16, 16), torch.zeros(16, dtype=torch.long), ["x"])
+    model = models.ConvVAE(image_size=16, channels=(8, 8), latent_channels=2, blocks=0)
+    cfg = TrainConfig(epochs=3, batch_size=8, loss="elbo", recon_loss="gaussian", lr=3e-3)
+    history = train.train(model, data, data, cfg, device=CPU, progress=False)
+    assert set(history.metrics) >= {"train_recon", "train_kl", "val_recon", "val_kl"}
+    assert history.final("train_loss") < history["train_loss"][0]
