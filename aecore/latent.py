@@ -119,7 +119,6 @@ class GaussianFit:
             raise ValueError(f"ridge must be >= 0, got {ridge}")
         self.code_shape = tuple(codes.shape[1:])
         self.mean, sample = code_statistics(codes)
-        centred = codes.flatten(1).double() - self.mean
         d = len(self.mean)
         self.covariance_kind = covariance
         if covariance == "diagonal":
@@ -127,7 +126,7 @@ class GaussianFit:
             cov = torch.diag(torch.diagonal(sample))
         else:
             if shrinkage == "auto":
-                shrinkage = ledoit_wolf_shrinkage(centred)
+                shrinkage = ledoit_wolf_shrinkage(codes.flatten(1).double() - self.mean)
             if not 0.0 <= float(shrinkage) <= 1.0:
                 raise ValueError(f"shrinkage must be 'auto' or in [0, 1], got {shrinkage}")
             self.shrinkage = float(shrinkage)

@@ -24,6 +24,14 @@ def _imshow_array(image: torch.Tensor):
     return (image[0] if image.shape[0] == 1 else image.permute(1, 2, 0)).numpy()
 
 
+def _bare(ax) -> None:
+    """No ticks and no frame, but keep the axis labels (used as row labels and captions)."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
 def _axes(ax, figsize=(6, 6)):
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
@@ -57,10 +65,7 @@ def image_rows(rows: Mapping[str, torch.Tensor], *, captions: Sequence[str] | No
     for r, label in enumerate(labels):
         for c in range(n):
             ax = axes[r, c]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
+            _bare(ax)
             if c < len(rows[label]):
                 img = rows[label][c]
                 ax.imshow(_imshow_array(img), cmap="gray" if img.shape[0] == 1 else None, vmin=0, vmax=1)
@@ -111,10 +116,7 @@ def reconstructions_with_codes(originals: torch.Tensor, reconstructions: torch.T
     for r, label in enumerate(("original", "reconstruction", f"code {tuple(codes.shape[1:])}")):
         axes[r, 0].set_ylabel(label, fontsize=10)
     for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-        for spine in ax.spines.values():
-            spine.set_visible(False)
+        _bare(ax)
     fig.tight_layout()
     fig.colorbar(mappable, ax=axes[2, :].tolist(), shrink=0.9, pad=0.01, label="code value", extend="both")
     return fig

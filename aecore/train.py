@@ -126,12 +126,11 @@ class History:
 def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, kind: str, sigma: float = 0.1) -> torch.Tensor:
     """Per-image reconstruction loss, shape (N,): ``"bce"`` summed over pixels, ``"mse"`` averaged,
     ``"gaussian"`` = squared error summed over pixels / (2 sigma**2)."""
-    if kind == "gaussian":
-        return (torch.sigmoid(logits) - target).pow(2).flatten(1).sum(1) / (2 * sigma ** 2)
     if kind == "bce":
         return F.binary_cross_entropy_with_logits(logits, target, reduction="none").flatten(1).sum(1)
-    if kind == "mse":
-        return (torch.sigmoid(logits) - target).pow(2).flatten(1).mean(1)
+    if kind in ("mse", "gaussian"):
+        squared_error = (torch.sigmoid(logits) - target).pow(2).flatten(1)
+        return squared_error.mean(1) if kind == "mse" else squared_error.sum(1) / (2 * sigma ** 2)
     raise ValueError(f"unknown reconstruction loss {kind!r}; use 'bce', 'mse' or 'gaussian'")
 
 
