@@ -26,7 +26,7 @@ from torchvision.datasets import MNIST
 from torchvision.datasets.utils import download_and_extract_archive
 from tqdm.auto import tqdm
 
-from .config import cache_root, data_root
+from .config import cache_root, data_root, dogs_photos
 from .utils import atomic_path, file_md5, stable_hash
 
 MNIST_CLASSES = tuple(str(d) for d in range(10))
@@ -158,15 +158,22 @@ def dogs_image_dir() -> Path:
 
 
 def load_dogs(split: str = "train", *, size: int = 64, test_fraction: float = 0.1, seed: int = 0,
-              download: bool = False, limit: int | None = None) -> LabelledImages:
+              download: bool = False, limit: int | None = None, photos: int | str = "budget") -> LabelledImages:
     """Stanford Dogs photos as a :class:`LabelledImages` of shape (N, 3, size, size) in [0, 1].
 
     Each photo is centre-cropped to a square and resized to ``size`` pixels. The first
     call decodes every JPEG and caches a uint8 tensor (keyed by the file list and size);
-    later calls load that tensor in well under a second. ``split`` is ``"train"``,
-    ``"test"`` or ``"all"``; the split is a seeded permutation, so it is the same on every
-    machine with the same files. ``limit`` keeps a seeded random subset of the split.
-    With ``download=True`` the official ``images.tar`` (757 MB) is fetched first.
+    later calls load that tensor from the cache.
+
+    ``photos`` fixes how many photos the labs work on, whatever is on disk: ``"budget"``
+    (the default) reads ``AECORE_DOGS`` through :func:`aecore.config.dogs_photos` (2,700
+    photos unless set), ``"all"`` takes every photo, an integer that many. A budget smaller
+    than the collection is a seeded subset stratified by breed (:func:`stratified_sample`);
+    one at least as large takes every photo. ``split`` (``"train"``, ``"test"`` or
+    ``"all"``) then divides those photos by a seeded permutation, ``test_fraction`` of them
+    for testing, so the split is the same on every machine with the same files. ``limit``
+    keeps a seeded random subset of the split. With ``download=True`` the official
+    ``images.tar`` (757 MB) is fetched first.
     """
     if split not in ("train", "test", "all"):
         raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
@@ -183,6 +190,10 @@ def load_dogs(split: str = "train", *, size: int = 64, test_fraction: float = 0.
         download_and_extract_archive(DOGS_URL, download_root=str(folder.parent),
                                      filename="images.tar", md5=DOGS_TAR_MD5)
     images_u8, labels, classes = _dogs_tensor(folder, size)
+    budget = resolve_dogs_photos(photos)
+    if budget is not None and budget < len(labels):
+        chosen = stratified_sample(labels, budget, seed)
+        images_u8, labels = images_u8[chosen], labels[chosen]
     if split != "all":
         order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
         n_test = max(1, round(test_fraction * len(labels)))
@@ -191,6 +202,64 @@ def load_dogs(split: str = "train", *, size: int = 64, test_fraction: float = 0.
         images_u8, labels = images_u8[index], labels[index]
     data = LabelledImages(images_u8.float().div_(255.0), labels, classes)
     return data.subset(limit, seed)
+
+
+def resolve_dogs_photos(photos: int | str) -> int | None:
+    """The number of dog photos that ``photos`` asks for (see :func:`load_dogs`); None means every photo."""
+    if photos == "budget":
+        return dogs_photos()
+    if photos == "all":
+        return None
+    if isinstance(photos, int) and not isinstance(photos, bool) and photos > 0:
+        return photos
+    raise ValueError(f"photos must be 'budget', 'all' or a positive integer, got {photos!r}")
+
+
+def count_dog_photos() -> int:
+    """How many photos the Stanford Dogs breed folders hold (0 when there are none)."""
+    folder = dogs_image_dir()
+    return len(_list_images(folder)[0]) if folder.is_dir() else 0
+
+
+def describe_dog_photos(train: LabelledImages, test: LabelledImages, photos: int | str = "budget") -> str:
+    """One sentence for a chapter: how many training/test photos a run used, out of how many on disk, and why."""
+    found, budget = count_dog_photos(), resolve_dogs_photos(photos)
+    used = found if budget is None else min(budget, found)
+    if budget is None:
+        how = "every photo on disk (AECORE_DOGS=all)"
+    elif used < found:
+        how = (f"a fixed budget of {used:,} of the {found:,} photos on disk, stratified by breed "
+               "(AECORE_DOGS=all uses every photo)")
+    else:
+        how = f"all {found:,} photos on disk, within the {budget:,}-photo budget (AECORE_DOGS=all uses every photo)"
+    return f"{len(train):,} training and {len(test):,} test photos, drawn from {how}"
+
+
+def stratified_sample(labels: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
+    """Sorted indices (n,) of a seeded subset of ``labels`` (N,) that keeps each class's share.
+
+    Class ``c`` with ``N_c`` items gets ``n * N_c / N`` of them, rounded so that the quotas add
+    up to ``n`` (largest remainders first, ties to the lower class); within a class the items
+    are a seeded random choice. ``n >= N`` returns every index.
+    """
+    total = len(labels)
+    if n >= total:
+        return torch.arange(total)
+    if n <= 0:
+        raise ValueError(f"subset size must be positive, got {n}")
+    counts = torch.bincount(labels)
+    exact = counts.double() * n / total
+    quota = exact.floor().long()
+    short = n - int(quota.sum())
+    remainders = exact - quota
+    order = sorted(range(len(counts)), key=lambda c: (-float(remainders[c]), c))
+    quota[order[:short]] += 1
+    generator = torch.Generator().manual_seed(seed)
+    chosen = []
+    for label, k in enumerate(quota.tolist()):
+        members = torch.nonzero(labels == label).flatten()
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:k]])
+    return torch.cat(chosen).sort().values
 
 
 def _has_images(folder: Path) -> bool:

@@ -32,6 +32,41 @@ def encode_dataset(model: nn.Module, images: torch.Tensor, labels: torch.Tensor 
                                 device=module_device(model), batch_size=batch_size)
 
 
+def encode_posterior(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None,
+                     batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """A VAE's posterior ``(mu, logvar)`` of ``images`` (N, C, H, W), each (N, *latent_shape), on the CPU.
+
+    The batches are moved to the model's device; a conditional model needs ``labels``.
+    """
+    if not getattr(model, "variational", False):
+        raise ValueError(f"{type(model).__name__} is not variational: it has no posterior (use encode_dataset)")
+    conditional = getattr(model, "conditional", False)
+    if conditional and labels is None:
+        raise ValueError("a conditional model needs the labels to encode")
+
+    def run(xb: torch.Tensor, yb: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        return model.encode(xb, yb) if conditional else model.encode(xb)
+
+    with eval_mode(model):
+        return apply_in_batches(run, images, labels if conditional else None,
+                                device=module_device(model), batch_size=batch_size)
+
+
+def kl_per_dimension(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over ``images`` of KL(q(z_d | x) || N(0, 1)) for each latent dimension d: shape latent_shape, nats."""
+    mu, logvar = encode_posterior(model, images, labels)
+    return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).mean(0)
+
+
+def active_dimensions(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None,
+                      threshold: float = 0.1) -> int:
+    """Number of a VAE's latent dimensions whose mean KL (:func:`kl_per_dimension`) exceeds ``threshold`` nats.
+
+    The other dimensions sit at the prior: the decoder ignores them ("posterior collapse").
+    """
+    return int((kl_per_dimension(model, images, labels) > threshold).sum())
+
+
 def decode_codes(model: nn.Module, codes: torch.Tensor, labels: torch.Tensor | None = None,
                  batch_size: int = 1000) -> torch.Tensor:
     """Images in [0, 1] decoded from ``codes`` (N, *latent_shape) in eval mode, on the CPU."""
@@ -45,6 +80,17 @@ def decode_codes(model: nn.Module, codes: torch.Tensor, labels: torch.Tensor | N
     with eval_mode(model):
         return apply_in_batches(run, codes, labels if conditional else None,
                                 device=module_device(model), batch_size=batch_size)
+
+
+def decode_per_class(model: nn.Module, codes: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode every code once for each class with a conditional model.
+
+    ``codes`` (N, *latent_shape) -> ``(images, asked)``: images in [0, 1] of shape
+    (num_classes * N, C, H, W), class by class (the N codes for class 0 first), and the class
+    asked for, int64 (num_classes * N,).
+    """
+    asked = torch.arange(num_classes).repeat_interleave(len(codes))
+    return decode_codes(model, codes.repeat(num_classes, *([1] * (codes.ndim - 1))), asked), asked
 
 
 @dataclass
@@ -95,7 +141,7 @@ def code_statistics(codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """
     if codes.ndim < 2 or len(codes) < 2:
         raise ValueError(f"need at least 2 codes shaped (N, ...), got {tuple(codes.shape)}")
-    x = codes.flatten(1).double()
+    x = codes.detach().cpu().flatten(1).double()  # on the CPU: Apple MPS has no float64
     mean = x.mean(0)
     centred = x - mean
     return mean, centred.T @ centred / len(x)
@@ -126,7 +172,7 @@ class GaussianFit:
             cov = torch.diag(torch.diagonal(sample))
         else:
             if shrinkage == "auto":
-                shrinkage = ledoit_wolf_shrinkage(codes.flatten(1).double() - self.mean)
+                shrinkage = ledoit_wolf_shrinkage(codes.detach().cpu().flatten(1).double() - self.mean)
             if not 0.0 <= float(shrinkage) <= 1.0:
                 raise ValueError(f"shrinkage must be 'auto' or in [0, 1], got {shrinkage}")
             self.shrinkage = float(shrinkage)

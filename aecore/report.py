@@ -71,7 +71,8 @@ def load_benchmark(name: str) -> dict[str, Any]:
     if missing:
         raise ValueError(f"{path} lacks {sorted(missing)}; re-run `python benchmarks/{name}.py`")
     p = result["provenance"]
-    result["caption"] = (f"{result['caption']} (measured {p['date']} on {p['machine']}, {p['threads']} threads, "
+    device = f"{p['device']}, " if "device" in p else ""
+    result["caption"] = (f"{result['caption']} (measured {p['date']} on {p['machine']}, {device}{p['threads']} threads, "
                          f"torch {p['torch']}, commit {p['commit']})")
     return result
 
@@ -84,6 +85,8 @@ def provenance() -> dict[str, Any]:
 
     import torch
 
+    from .config import pick_device
+
     try:
         git = lambda *args: subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
                                            check=True).stdout.strip()
@@ -91,15 +94,21 @@ def provenance() -> dict[str, Any]:
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
     return {"date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-            "threads": torch.get_num_threads(), "torch": torch.__version__.split("+")[0], "commit": commit}
+            "device": str(pick_device()), "threads": torch.get_num_threads(), "torch": torch.__version__.split("+")[0],
+            "commit": commit}
 
 
-def save_benchmark(name: str, rows: Sequence[Mapping[str, Any]], formats: Mapping[str, str], caption: str) -> Path:
-    """Write a benchmark's results (with :func:`provenance`) where :func:`load_benchmark` finds them; atomic."""
+def save_benchmark(name: str, rows: Sequence[Mapping[str, Any]], formats: Mapping[str, str], caption: str,
+                   **extra: Any) -> Path:
+    """Write a benchmark's results (with :func:`provenance`) where :func:`load_benchmark` finds them; atomic.
+
+    ``extra`` keys (JSON-serialisable) are stored beside ``rows``, e.g. raw per-seed numbers.
+    """
     from .utils import atomic_path
 
     path = benchmark_path(name)
-    blob = {"caption": caption, "formats": dict(formats), "rows": [dict(r) for r in rows], "provenance": provenance()}
+    blob = {"caption": caption, "formats": dict(formats), "rows": [dict(r) for r in rows], **extra,
+            "provenance": provenance()}
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(blob, indent=1, ensure_ascii=False) + "\n")
     return path

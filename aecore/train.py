@@ -26,10 +26,11 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from .config import cache_root, pick_device
+from .config import seed as global_seed
 from .data import LabelledImages
 from .models import eval_mode
 from .noise import add_input_noise
-from .utils import atomic_path, seed_everything, stable_hash, tensor_fingerprint
+from .utils import atomic_path, module_device, seed_everything, stable_hash, tensor_fingerprint
 
 LOSSES = ("bce", "mse", "elbo", "ce")
 LR_SCHEDULES = ("constant", "cosine")
@@ -56,7 +57,9 @@ class TrainConfig:
     ``recon_loss`` (``"elbo"`` only): ``"bce"`` (Bernoulli pixels, for MNIST) or
     ``"gaussian"``: pixels ~ N(x_hat, recon_sigma**2), so the reconstruction term is
     ``sum over pixels (x - x_hat)**2 / (2 * recon_sigma**2)`` (the constant
-    ``log(sqrt(2 pi) recon_sigma)`` per pixel left out), for photos.
+    ``log(sqrt(2 pi) recon_sigma)`` per pixel left out), for photos. ``seed`` draws the
+    initial weights, the batch order and the noise; it defaults to the global seed
+    ``AECORE_SEED`` (0 unless set), so one switch retrains every model with another seed.
     """
 
     epochs: int = 10
@@ -70,7 +73,7 @@ class TrainConfig:
     hflip: bool = False
     lr_schedule: str = "constant"
     beta: float = 1.0
-    seed: int = 0
+    seed: int = field(default_factory=global_seed)
     recon_reduction: str = "sum"
     recon_loss: str = "bce"
     recon_sigma: float = 0.1
@@ -179,9 +182,12 @@ def _check_compatible(model: nn.Module, config: TrainConfig) -> None:
 @torch.no_grad()
 def evaluate(model: nn.Module, data: LabelledImages, config: TrainConfig, *, device: torch.device | None = None,
              batch_size: int = 1000) -> dict[str, float]:
-    """Mean per-image losses of ``model`` on ``data`` in eval mode (input noise drawn from a fixed seed)."""
+    """Mean per-image losses of ``model`` on ``data`` in eval mode (input noise drawn from a fixed seed).
+
+    The batches go to ``device``, by default the device the model's parameters are on.
+    """
     _check_compatible(model, config)
-    device = device or pick_device()
+    device = device or module_device(model)
     generator = torch.Generator().manual_seed(config.seed + 1)
     totals: dict[str, float] = defaultdict(float)
     with eval_mode(model):

@@ -18,15 +18,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aecore  # noqa: E402  (first: flushes denormals before any torch work)
-from aecore import data, metrics, models  # noqa: E402
+from aecore import metrics, models, recipes  # noqa: E402
 from aecore.report import save_benchmark  # noqa: E402
 from aecore.train import TrainConfig, fit_or_load  # noqa: E402
 
-PLAIN = dict(channels=(32, 64, 128), blocks=0)
+PLAIN = recipes.DOGS_ARCHITECTURE
 SHORT = TrainConfig(epochs=4, batch_size=32, lr=2e-3, loss="mse", hflip=True, lr_schedule="cosine")
 # The recipe the Lab 2 chapter trains (same name and settings, so this reuses its cached model).
-CHAPTER = ("dogs-cae-noise0", TrainConfig(epochs=10, batch_size=8, lr=1e-3, loss="mse", hflip=True,
-                                          lr_schedule="cosine"))
+CHAPTER = ("dogs-cae-noise0", recipes.dogs_config(epochs=10))
 
 # (cache name, variant, model keyword arguments, training config)
 VARIANTS = [
@@ -42,7 +41,7 @@ VARIANTS = [
 
 
 def main() -> None:
-    train_set, test_set = data.load_dogs("train"), data.load_dogs("test")
+    train_set, test_set = recipes.dogs_sets()
     rows = []
     for name, variant, kwargs, config in VARIANTS:
         model = models.ConvAutoencoder(**kwargs, latent_noise=0.0)

@@ -63,3 +63,32 @@ def test_importing_aecore_flushes_subnormal_floats_to_zero():
         assert (tiny * 1.0).item() == 0.0
     else:
         assert (tiny * 1.0).item() > 0.0
+
+
+def test_seed_defaults_to_zero_and_follows_aecore_seed(monkeypatch):
+    monkeypatch.delenv("AECORE_SEED", raising=False)
+    assert config.seed() == 0
+    monkeypatch.setenv("AECORE_SEED", " 2 ")
+    assert config.seed() == 2
+
+
+@pytest.mark.parametrize("value", ["-1", "one", "1.5"])
+def test_bad_seed_names_the_variable(monkeypatch, value):
+    monkeypatch.setenv("AECORE_SEED", value)
+    with pytest.raises(ValueError, match="AECORE_SEED"):
+        config.seed()
+
+
+def test_dogs_photos_budget_all_or_a_number(monkeypatch):
+    monkeypatch.delenv("AECORE_DOGS", raising=False)
+    assert config.dogs_photos() == config.DOGS_PHOTO_BUDGET == 2700
+    for value, expected in [("budget", 2700), ("ALL", None), ("500", 500)]:
+        monkeypatch.setenv("AECORE_DOGS", value)
+        assert config.dogs_photos() == expected
+
+
+@pytest.mark.parametrize("value", ["0", "everything", "-5"])
+def test_bad_dogs_switch_names_the_variable_and_the_choices(monkeypatch, value):
+    monkeypatch.setenv("AECORE_DOGS", value)
+    with pytest.raises(ValueError, match="AECORE_DOGS.*'all'"):
+        config.dogs_photos()

@@ -167,3 +167,55 @@ def test_stratified_split_keeps_every_class_in_both_parts():
     assert torch.equal(train.images, again.images) and not torch.equal(train.images, other.images)
     with pytest.raises(ValueError):
         data.stratified_split(items, test_fraction=1.0)
+
+
+# ------------------------------------------------------------- Stanford Dogs: photo budget
+
+def test_stratified_sample_keeps_each_class_share_and_is_seeded():
+    labels = torch.tensor([0] * 60 + [1] * 30 + [2] * 10)
+    chosen = data.stratified_sample(labels, 50, seed=3)
+    assert torch.equal(chosen, chosen.sort().values) and len(set(chosen.tolist())) == 50
+    assert torch.bincount(labels[chosen]).tolist() == [30, 15, 5]
+    assert torch.equal(chosen, data.stratified_sample(labels, 50, seed=3))
+    assert not torch.equal(chosen, data.stratified_sample(labels, 50, seed=4))
+
+
+def test_stratified_sample_rounds_to_the_exact_size_and_keeps_everything_when_asked_for_more():
+    labels = torch.tensor([0, 0, 0, 1, 1, 1, 2])
+    assert len(data.stratified_sample(labels, 4)) == 4
+    assert torch.equal(data.stratified_sample(labels, 7), torch.arange(7))
+    assert torch.equal(data.stratified_sample(labels, 100), torch.arange(7))
+
+
+def test_dog_budget_larger_than_the_collection_changes_nothing(fake_dogs, monkeypatch):
+    monkeypatch.delenv("AECORE_DOGS", raising=False)
+    every = data.load_dogs("all", size=16, photos="all")
+    budget = data.load_dogs("all", size=16)  # 2,700-photo budget > 10 photos on disk
+    assert torch.equal(every.images, budget.images) and torch.equal(every.labels, budget.labels)
+    train, test = data.load_dogs("train", size=16), data.load_dogs("test", size=16)
+    assert (len(train), len(test)) == (9, 1)
+
+
+def test_dog_budget_is_a_stratified_subset_then_split(fake_dogs, monkeypatch):
+    monkeypatch.setenv("AECORE_DOGS", "5")
+    chosen = data.load_dogs("all", size=16)
+    assert len(chosen) == 5 and sorted(chosen.class_counts().values()) == [1, 2, 2]  # 4/3/3 photos -> 2/2/1 (or 2/1/2)
+    train, test = data.load_dogs("train", size=16), data.load_dogs("test", size=16)
+    assert len(train) + len(test) == 5 and len(test) == 1
+    every = data.load_dogs("all", size=16, photos="all")
+    assert len(every) == 10 and len(data.load_dogs("all", size=16, photos=3)) == 3
+
+
+def test_dog_photos_argument_is_checked(fake_dogs):
+    with pytest.raises(ValueError, match="'budget', 'all' or a positive integer"):
+        data.load_dogs("all", size=16, photos=0)
+
+
+def test_describe_dog_photos_names_the_budget_and_the_switch(fake_dogs, monkeypatch):
+    monkeypatch.setenv("AECORE_DOGS", "5")
+    train, test = data.load_dogs("train", size=16), data.load_dogs("test", size=16)
+    text = data.describe_dog_photos(train, test)
+    assert text.startswith("4 training and 1 test photos") and "5 of the 10 photos" in text and "AECORE_DOGS=all" in text
+    assert data.count_dog_photos() == 10
+    monkeypatch.setenv("AECORE_DOGS", "all")
+    assert "every photo on disk" in data.describe_dog_photos(train, test)

@@ -191,3 +191,25 @@ def test_round_trip_error_is_zero_for_fixed_points_and_relative():
     codes = torch.rand(4, 1, 3, 3) * 0.5 + 0.25
     assert torch.allclose(latent.round_trip_error(Scale(1.0), codes), torch.zeros(4), atol=1e-4)
     assert torch.allclose(latent.round_trip_error(Scale(1.2), codes), torch.full((4,), 0.2), atol=1e-4)
+
+
+def test_active_dimensions_count_the_dimensions_whose_mean_kl_exceeds_the_threshold():
+    from aecore.train import kl_divergence
+
+    vae = models.VAE(image_shape=(1, 8, 8), hidden=(16,), latent_dim=4)
+    x = torch.rand(30, 1, 8, 8)
+    with torch.no_grad():
+        vae.to_logvar.weight.zero_()
+        vae.to_logvar.bias.zero_()         # unit variance everywhere
+        vae.to_mu.weight.zero_()
+        vae.to_mu.bias.copy_(torch.tensor([0.0, 0.2, 1.0, 2.0]))  # KL = mu^2 / 2 = 0, 0.02, 0.5, 2
+    per_dim = latent.kl_per_dimension(vae, x)
+    assert torch.allclose(per_dim, torch.tensor([0.0, 0.02, 0.5, 2.0]), atol=1e-6)
+    mu, logvar = latent.encode_posterior(vae, x)
+    assert torch.allclose(per_dim.sum(), kl_divergence(mu, logvar).mean(), atol=1e-5)
+    assert latent.active_dimensions(vae, x) == 2 and latent.active_dimensions(vae, x, threshold=0.01) == 3
+
+
+def test_posterior_helpers_refuse_a_deterministic_model():
+    with pytest.raises(ValueError, match="not variational"):
+        latent.encode_posterior(models.MLPAutoencoder(image_shape=(1, 8, 8), hidden=(16,)), torch.rand(2, 1, 8, 8))

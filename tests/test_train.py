@@ -268,3 +268,10 @@ def test_conv_vae_trains_with_the_gaussian_elbo():
     history = train.train(model, data, data, cfg, device=CPU, progress=False)
     assert set(history.metrics) >= {"train_recon", "train_kl", "val_recon", "val_kl"}
     assert history.final("train_loss") < history["train_loss"][0]
+
+
+def test_train_config_seed_follows_the_global_seed(monkeypatch):
+    monkeypatch.delenv("AECORE_SEED", raising=False)
+    assert TrainConfig().seed == 0
+    monkeypatch.setenv("AECORE_SEED", "2")
+    assert TrainConfig().seed == 2 and TrainConfig(seed=5).seed == 5

@@ -1,0 +1,87 @@
+"""Shared recipes: the data sets, networks and training configurations that more than one
+notebook or benchmark uses, each defined once (like nanoGPT's config files).
+
+Every function reads the active profile (:func:`aecore.config.choose`) when it is called,
+so the same call gives the quick settings under ``AECORE_PROFILE=quick`` and the real lab
+settings otherwise. Each ``TrainConfig`` takes its seed from ``AECORE_SEED``. A recipe's
+values are part of the model cache keys: changing one retrains the models built from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from . import data, models
+from .config import choose
+from .data import LabelledImages
+from .train import TrainConfig
+
+# ------------------------------------------------------------------ MNIST (Labs 1 and 3)
+
+DENOISING_NOISE = 0.4          # Lab 1: x + 0.4 * N(0, 1), clipped to [0, 1]
+VAE_HIDDEN = (512,)            # Lab 3: chosen by its hyper-parameter study (task 5)
+VAE_LR = 3e-3
+
+
+def mnist_sets() -> tuple[LabelledImages, LabelledImages]:
+    """(train, test) MNIST digits for Labs 1 and 3: 60,000 / 10,000 (full) or 10,000 / 1,000 (quick)."""
+    train = data.load_mnist("train", download=True, limit=choose(quick=10_000, full=None))
+    test = data.load_mnist("test", download=True, limit=choose(quick=1000, full=None))
+    return train, test
+
+
+def digit_autoencoder(latent_dim: int = 2) -> models.MLPAutoencoder:
+    """Lab 1's 784-512-256-``latent_dim`` autoencoder."""
+    return models.MLPAutoencoder(hidden=(512, 256), latent_dim=latent_dim)
+
+
+def lab1_config() -> TrainConfig:
+    """Lab 1's BCE training: Adam, lr 1e-3; 20 epochs of batch 128 (full) or 3 of batch 64 (quick)."""
+    return TrainConfig(epochs=choose(quick=3, full=20), batch_size=choose(quick=64, full=128), lr=1e-3, loss="bce")
+
+
+def denoising_config() -> TrainConfig:
+    """Lab 1's denoising training: :func:`lab1_config` with clipped input noise of factor :data:`DENOISING_NOISE`."""
+    return replace(lab1_config(), input_noise=DENOISING_NOISE, clip_noisy_input=True)
+
+
+def digit_classifier_config() -> TrainConfig:
+    """The digit classifier (the yardstick of Labs 1 and 3): cross-entropy, 3 epochs (full) or 1 (quick)."""
+    return TrainConfig(epochs=choose(quick=1, full=3), loss="ce", batch_size=128)
+
+
+def lab3_bce_config() -> TrainConfig:
+    """Lab 3's training of its main models (tasks 2 and 3): lr :data:`VAE_LR`, 12 epochs (full) or 2 (quick).
+
+    The autoencoder trains with BCE; ``replace(lab3_bce_config(), loss="elbo")`` trains the (C)VAEs.
+    """
+    return TrainConfig(epochs=choose(quick=2, full=12), batch_size=128, lr=VAE_LR, loss="bce")
+
+
+def lab3_elbo_config() -> TrainConfig:
+    """:func:`lab3_bce_config` with the negative ELBO as the loss, for the VAE and CVAE."""
+    return replace(lab3_bce_config(), loss="elbo")
+
+
+# --------------------------------------------------------------- Stanford Dogs (Labs 2, 3b)
+
+DOGS_ARCHITECTURE = dict(channels=(32, 64, 128), blocks=0)  # Lab 2's network, also Lab 3b's
+
+
+def dogs_sets() -> tuple[LabelledImages, LabelledImages]:
+    """(train, test) dog photos, 64x64: the ``AECORE_DOGS`` budget (2,430 / 270 photos by default); quick: 256 / 64."""
+    train = data.load_dogs("train", download=True, limit=choose(quick=256, full=None))
+    test = data.load_dogs("test", limit=choose(quick=64, full=None))
+    return train, test
+
+
+def dogs_autoencoder(latent_noise: float | None = 0.0, latent_channels: int = 16) -> models.ConvAutoencoder:
+    """Lab 2's convolutional autoencoder (8x8x``latent_channels`` code, power-normalised, latent noise sigma**2)."""
+    return models.ConvAutoencoder(**DOGS_ARCHITECTURE, latent_channels=latent_channels, latent_noise=latent_noise)
+
+
+def dogs_config(epochs: int | None = None) -> TrainConfig:
+    """Lab 2's recipe: MSE, Adam with batch 8 and lr 1e-3, cosine schedule, random flips;
+    ``epochs`` defaults to 10 (full) or 1 (quick)."""
+    return TrainConfig(epochs=epochs or choose(quick=1, full=10), batch_size=8, lr=1e-3, loss="mse", hflip=True,
+                       lr_schedule="cosine")

@@ -1,0 +1,155 @@
+"""The course's quality targets, checked over several training seeds.
+
+The notebooks assert only what their prose claims (orderings, "X beats Y"); the course's
+numeric targets live here, because a number such as "test BCE <= 132" moves with the seed,
+the device and the library versions by more than its margin. For each seed this script
+trains (or loads from the model cache) the models behind the targets, with the chapters'
+own recipes from :mod:`aecore.recipes` (seed 0 is the book's run, so it loads the book's
+models):
+
+* Lab 1: the 2-D autoencoder (test BCE <= 132 nats) and the 2-D and 32-D denoisers
+  (test PSNR >= 14.5 and >= 20 dB);
+* Lab 2: the sigma^2 = 0 baseline (test PSNR >= 23 dB);
+* Lab 3: the 20-D VAE (test -ELBO <= 106 nats), the CVAE (>= 90 % of its samples read as the
+  digit asked for) and the digit classifier that judges it (>= 98 % test accuracy).
+
+It writes ``benchmarks/results/quality_targets.json``: one row per quantity with every seed's
+value, mean, range and how many seeds met the target, the raw numbers per seed, and the
+provenance (device, torch, date, machine, commit). Exit status 1 if a target was missed.
+
+    python benchmarks/quality_targets.py [--seeds 0 1 2] [--labs 1 2 3]
+
+Runs in the full profile (the chapters' settings) unless AECORE_PROFILE says otherwise.
+From an empty cache each seed trains about 20 minutes on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+
+import aecore  # noqa: E402  (first: flushes denormals before any torch work)
+from aecore import classifier, latent, metrics, models, noise, recipes  # noqa: E402
+from aecore.report import save_benchmark  # noqa: E402
+from aecore.train import evaluate, fit_or_load  # noqa: E402
+
+# quantity -> (label, lab, comparison, target, format)
+TARGETS = {
+    "lab1_test_bce": ("Lab 1: 2-D AE test BCE (nats/img)", 1, "<=", 132.0, ".1f"),
+    "lab1_psnr_den2": ("Lab 1: 2-D denoiser test PSNR (dB)", 1, ">=", 14.5, ".2f"),
+    "lab1_psnr_den32": ("Lab 1: 32-D denoiser test PSNR (dB)", 1, ">=", 20.0, ".2f"),
+    "lab2_test_psnr": ("Lab 2: σ² = 0 baseline test PSNR (dB)", 2, ">=", 23.0, ".2f"),
+    "lab3_vae20_nelbo": ("Lab 3: 20-D VAE test −ELBO (nats/img)", 3, "<=", 106.0, ".1f"),
+    "lab3_cvae_share": ("Lab 3: CVAE samples read as the digit asked for (%)", 3, ">=", 90.0, ".1f"),
+    "lab3_classifier_accuracy": ("Lab 3: digit classifier test accuracy (%)", 3, ">=", 98.0, ".2f"),
+}
+
+
+def lab1(seed: int) -> dict[str, float]:
+    """Lab 1's target quantities for one seed (plus the claims' inputs: noisy PSNR, BCE baseline)."""
+    train_set, test_set = recipes.mnist_sets()
+    config = replace(recipes.lab1_config(), seed=seed)
+    ae2 = recipes.digit_autoencoder(latent_dim=2)
+    fit_or_load("mnist-ae-2d", ae2, train_set, test_set, config)
+    denoise_config = replace(recipes.denoising_config(), seed=seed)
+    noisy = noise.add_input_noise(test_set.images, recipes.DENOISING_NOISE, clip=True,
+                                  generator=torch.Generator().manual_seed(0))  # the chapter's noisy test set
+    psnr = {}
+    for dim in (2, 32):
+        dae = recipes.digit_autoencoder(latent_dim=dim)
+        fit_or_load(f"mnist-dae-{dim}d", dae, train_set, test_set, denoise_config)
+        psnr[dim] = metrics.mean_psnr(models.reconstruct(dae, noisy), test_set.images)
+    return {"lab1_test_bce": evaluate(ae2, test_set, config)["loss"], "lab1_psnr_den2": psnr[2],
+            "lab1_psnr_den32": psnr[32], "lab1_psnr_noisy": metrics.mean_psnr(noisy, test_set.images)}
+
+
+def lab2(seed: int) -> dict[str, float]:
+    """Lab 2's baseline for one seed: test PSNR/SSIM and the final training and validation MSE."""
+    train_set, test_set = recipes.dogs_sets()
+    model = recipes.dogs_autoencoder(latent_noise=0.0)
+    history = fit_or_load("dogs-cae-noise0", model, train_set, test_set, replace(recipes.dogs_config(), seed=seed))
+    reconstructions = models.reconstruct(model, test_set.images)
+    return {"lab2_test_psnr": metrics.mean_psnr(reconstructions, test_set.images),
+            "lab2_test_ssim": metrics.mean_ssim(reconstructions, test_set.images),
+            "lab2_final_train_mse": history.final("train_loss"), "lab2_final_val_mse": history.final("val_loss"),
+            "lab2_train_seconds": history.seconds}
+
+
+def lab3(seed: int) -> dict[str, float]:
+    """Lab 3's target quantities for one seed: 20-D VAE -ELBO, CVAE sample accuracy, classifier accuracy."""
+    train_set, test_set = recipes.mnist_sets()
+    elbo_config = replace(recipes.lab3_elbo_config(), seed=seed)
+    vae20 = models.VAE(hidden=recipes.VAE_HIDDEN, latent_dim=20)
+    fit_or_load("mnist-vae-20d-h512", vae20, train_set, test_set, elbo_config)
+    torch.manual_seed(0)  # one sampled z per image, as in the chapter
+    nelbo = evaluate(vae20, test_set, elbo_config)["loss"]
+    cvae = models.ConditionalVAE(hidden=recipes.VAE_HIDDEN, latent_dim=10)
+    fit_or_load("mnist-cvae-10d-h512", cvae, train_set, test_set, elbo_config)
+    judge = classifier.DigitClassifier()
+    fit_or_load("mnist-classifier", judge, train_set, test_set, replace(recipes.digit_classifier_config(), seed=seed))
+    z_style = torch.randn(100, 10, generator=torch.Generator().manual_seed(2))  # the chapter's 100 codes per digit
+    samples, asked = latent.decode_per_class(cvae, z_style, num_classes=10)
+    share = (classifier.predict_proba(judge, samples).argmax(1) == asked).float().mean().item()
+    return {"lab3_vae20_nelbo": nelbo, "lab3_cvae_share": 100 * share,
+            "lab3_classifier_accuracy": 100 * classifier.accuracy(judge, test_set.images, test_set.labels)}
+
+
+LABS = {1: lab1, 2: lab2, 3: lab3}
+
+
+def met(value: float, comparison: str, target: float) -> bool:
+    """Whether ``value`` meets ``target`` under ``comparison`` ("<=" or ">=")."""
+    return value <= target if comparison == "<=" else value >= target
+
+
+def summarise(per_seed: dict[int, dict[str, float]]) -> list[dict]:
+    """One table row per target quantity: each seed's value, mean, range, target and seeds that met it."""
+    rows = []
+    for key, (label, _, comparison, target, _) in TARGETS.items():
+        values = {seed: numbers[key] for seed, numbers in per_seed.items() if key in numbers}
+        if not values:
+            continue
+        row = {"quantity": label, "target": f"{comparison} {target:g}"}
+        row.update({f"seed {seed}": value for seed, value in values.items()})
+        row.update({"mean": statistics.fmean(values.values()), "range": max(values.values()) - min(values.values()),
+                    "met": f"{sum(met(v, comparison, target) for v in values.values())}/{len(values)}"})
+        rows.append(row)
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--labs", type=int, nargs="+", default=sorted(LABS), choices=sorted(LABS))
+    args = parser.parse_args()
+    per_seed = {}
+    for seed in args.seeds:
+        per_seed[seed] = {}
+        for lab in args.labs:
+            per_seed[seed].update(LABS[lab](seed))
+            print(f"seed {seed}, lab {lab}: {per_seed[seed]}", flush=True)
+    rows = summarise(per_seed)
+    formats = {f"seed {seed}": ".2f" for seed in args.seeds} | {"mean": ".2f", "range": ".2f"}
+    path = save_benchmark(
+        "quality_targets", rows, formats,
+        f"Course targets over training seeds {', '.join(map(str, args.seeds))} (AECORE_SEED), "
+        f"{aecore.profile()} profile; range = largest minus smallest value",
+        per_seed={str(seed): numbers for seed, numbers in per_seed.items()}, profile=aecore.profile(),
+        seeds=args.seeds)
+    print(f"wrote {path}")
+    missed = [f"{label}, seed {seed}: {numbers[key]:{fmt}}" for key, (label, _, comparison, target, fmt) in TARGETS.items()
+              for seed, numbers in per_seed.items() if key in numbers and not met(numbers[key], comparison, target)]
+    for miss in missed:
+        print(f"target missed: {miss}", file=sys.stderr)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Every helper that takes a model and tensors sends the tensors to the model's device.
+
+A CPU-only machine cannot run CUDA or MPS, so the model here *reports* another device:
+:class:`ReportsMetaDevice` wraps a CPU model, keeps its first parameter on torch's ``meta``
+device (so ``module_device`` sees ``meta``) and, like a GPU model, refuses inputs that are
+not on that device. A helper that forgets to move its inputs fails exactly as on a GPU.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from aecore import classifier, latent, models, train
+from aecore.data import LabelledImages
+
+
+class ReportsMetaDevice(nn.Module):
+    """A CPU model that claims to live on the ``meta`` device and accepts only ``meta`` inputs.
+
+    Meta tensors hold no values, so the wrapped model runs on zeros of the same shape. Its
+    outputs are CPU tensors marked as living on the model's device, so that a helper may feed
+    them straight back (as ``reconstruct`` feeds ``mu`` to the decoder) and still copy them
+    to the CPU at the end.
+    """
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.anchor = nn.Parameter(torch.empty(0, device="meta"))  # first parameter: the reported device
+        self.inner = inner
+        self.variational = getattr(inner, "variational", False)
+        self.conditional = getattr(inner, "conditional", False)
+        self.latent_shape = getattr(inner, "latent_shape", None)
+
+    @staticmethod
+    def _on_cpu(*tensors: torch.Tensor | None) -> list[torch.Tensor | None]:
+        for t in tensors:
+            if t is not None and t.device.type != "meta" and not getattr(t, "on_model_device", False):
+                raise RuntimeError(f"Expected all tensors to be on the same device, but found meta and {t.device}")
+        return [None if t is None else torch.zeros(t.shape, dtype=t.dtype) for t in tensors]
+
+    @staticmethod
+    def _mark(out):
+        for t in out if isinstance(out, tuple) else (out,):
+            t.on_model_device = True
+        return out
+
+    def encode(self, x, y=None):
+        x, y = self._on_cpu(x, y)
+        return self._mark(self.inner.encode(x, y) if self.conditional else self.inner.encode(x))
+
+    def decode(self, z, y=None):
+        z, y = self._on_cpu(z, y)
+        return self._mark(self.inner.decode(z, y) if self.conditional else self.inner.decode(z))
+
+    def forward(self, x, y=None):
+        x, y = self._on_cpu(x, y)
+        return self._mark(self.inner(x, y) if self.conditional else self.inner(x))
+
+
+def small_ae():
+    return models.MLPAutoencoder(image_shape=(1, 8, 8), hidden=(16,), latent_dim=2)
+
+
+def small_vae(num_classes=0):
+    if num_classes:
+        return models.ConditionalVAE(image_shape=(1, 8, 8), hidden=(16,), latent_dim=3, num_classes=num_classes)
+    return models.VAE(image_shape=(1, 8, 8), hidden=(16,), latent_dim=3)
+
+
+X = torch.rand(6, 1, 8, 8)
+Y = torch.tensor([0, 1, 2, 0, 1, 2])
+
+
+def test_the_wrapper_makes_a_forgotten_move_visible():
+    model = ReportsMetaDevice(small_ae())
+    with pytest.raises(RuntimeError, match="same device"):
+        model.encode(X)
+    assert model.encode(X.to("meta")).shape == (6, 2)
+
+
+def test_encode_decode_and_reconstruct_move_inputs_to_the_model():
+    model = ReportsMetaDevice(small_ae())
+    codes = latent.encode_dataset(model, X)
+    assert codes.shape == (6, 2) and codes.device.type == "cpu"
+    assert latent.decode_codes(model, codes).shape == X.shape
+    assert models.reconstruct(model, X).shape == X.shape
+    assert latent.round_trip_error(model, codes).shape == (6,)
+    generated, source = latent.generate_near(model, X, 4, 0.5, torch.Generator().manual_seed(0))
+    assert generated.shape == (4, 1, 8, 8) and source.shape == (4,)
+
+
+def test_vae_posterior_helpers_move_inputs_and_labels_to_the_model():
+    vae = ReportsMetaDevice(small_vae())
+    mu, logvar = latent.encode_posterior(vae, X)
+    assert mu.shape == logvar.shape == (6, 3) and mu.device.type == "cpu"
+    assert latent.kl_per_dimension(vae, X).shape == (3,)
+    assert 0 <= latent.active_dimensions(vae, X) <= 3
+    cvae = ReportsMetaDevice(small_vae(num_classes=3))
+    assert latent.encode_dataset(cvae, X, Y).shape == (6, 3)
+    assert latent.active_dimensions(cvae, X, Y) <= 3
+    images, asked = latent.decode_per_class(cvae, torch.zeros(2, 3), num_classes=3)
+    assert images.shape == (6, 1, 8, 8) and asked.tolist() == [0, 0, 1, 1, 2, 2]
+    assert models.reconstruct(cvae, X, Y).shape == X.shape
+
+
+def test_classifier_helpers_move_inputs_to_the_model():
+    model = ReportsMetaDevice(classifier.ImageClassifier(num_classes=3, width=4, image_size=8))
+    assert classifier.predict_proba(model, X).shape == (6, 3)
+    assert 0.0 <= classifier.accuracy(model, X, Y) <= 1.0
+
+
+def test_evaluate_runs_where_the_model_is_not_where_pick_device_points(monkeypatch):
+    model = small_ae()  # on the CPU, while the machine's preferred device is another one
+    monkeypatch.setattr(train, "pick_device", lambda: torch.device("meta"))
+    data = LabelledImages(X, Y, ["a", "b", "c"])
+    assert train.evaluate(model, data, train.TrainConfig(loss="bce"))["loss"] > 0
+
+
+def test_latent_noise_comes_from_a_cpu_generator_on_any_device():
+    codes = torch.rand(4, 3).to("meta")
+    noisy = latent.perturb(codes, 0.5, torch.Generator().manual_seed(0))  # CPU generator, meta codes
+    assert noisy.device.type == "meta" and noisy.shape == (4, 3)
+
+
+def test_code_statistics_work_in_float64_on_the_cpu_whatever_the_codes_dtype():
+    codes = torch.rand(10, 4, dtype=torch.float16)
+    mean, covariance = latent.code_statistics(codes)
+    assert mean.dtype == covariance.dtype == torch.float64 and mean.device.type == "cpu"

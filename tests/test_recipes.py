@@ -1,0 +1,42 @@
+import pytest
+
+from aecore import recipes
+from aecore.train import _key_config
+from aecore.utils import stable_hash
+
+# Hashes of the full-profile recipes at seed 0, as the book's models were trained and cached.
+# A change here retrains those models for every user: make it on purpose, then update the table.
+BOOK_RECIPES = {
+    "lab1_config": "2d34b964e7f88eb0",
+    "denoising_config": "ae9df32c47870997",
+    "digit_classifier_config": "95bf489434f22603",
+    "lab3_bce_config": "161aea55d3fc22c4",
+    "lab3_elbo_config": "937c9f06acc62e65",
+    "dogs_config": "ff950cb71f4a4286",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BOOK_RECIPES))
+def test_full_profile_recipes_keep_the_book_models_cache_keys(name, monkeypatch):
+    monkeypatch.setenv("AECORE_PROFILE", "full")
+    monkeypatch.delenv("AECORE_SEED", raising=False)
+    assert stable_hash(_key_config(getattr(recipes, name)())) == BOOK_RECIPES[name]
+
+
+def test_recipes_follow_the_profile_and_the_seed(monkeypatch):
+    monkeypatch.setenv("AECORE_PROFILE", "quick")
+    monkeypatch.setenv("AECORE_SEED", "1")
+    config = recipes.lab1_config()
+    assert (config.epochs, config.batch_size, config.seed) == (3, 64, 1)
+    assert recipes.denoising_config().input_noise == recipes.DENOISING_NOISE
+    assert recipes.lab3_elbo_config().loss == "elbo" and recipes.lab3_elbo_config().lr == recipes.VAE_LR
+    monkeypatch.setenv("AECORE_PROFILE", "full")
+    assert recipes.dogs_config().epochs == 10 and recipes.dogs_config(epochs=5).epochs == 5
+
+
+def test_recipe_networks_have_the_labs_shapes():
+    assert recipes.digit_autoencoder(32).latent_shape == (32,)
+    dogs = recipes.dogs_autoencoder(latent_noise=0.1, latent_channels=4)
+    assert dogs.latent_shape == (4, 8, 8) and dogs.hparams["latent_noise"] == 0.1
+    assert stable_hash(recipes.digit_autoencoder(2).hparams) == "b52f67df88981238"
+    assert stable_hash(recipes.dogs_autoencoder(0.0).hparams) == "8aff423c40a1a55a"
