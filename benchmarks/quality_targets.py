@@ -57,14 +57,14 @@ def lab1(seed: int) -> dict[str, float]:
     train_set, test_set = recipes.mnist_sets()
     config = replace(recipes.lab1_config(), seed=seed)
     ae2 = recipes.digit_autoencoder(latent_dim=2)
-    fit_or_load("mnist-ae-2d", ae2, train_set, test_set, config)
+    fit_or_load("mnist-ae-2d", ae2, train_set, test_set, config, progress=False)
     denoise_config = replace(recipes.denoising_config(), seed=seed)
     noisy = noise.add_input_noise(test_set.images, recipes.DENOISING_NOISE, clip=True,
                                   generator=torch.Generator().manual_seed(0))  # the chapter's noisy test set
     psnr = {}
     for dim in (2, 32):
         dae = recipes.digit_autoencoder(latent_dim=dim)
-        fit_or_load(f"mnist-dae-{dim}d", dae, train_set, test_set, denoise_config)
+        fit_or_load(f"mnist-dae-{dim}d", dae, train_set, test_set, denoise_config, progress=False)
         psnr[dim] = metrics.mean_psnr(models.reconstruct(dae, noisy), test_set.images)
     return {"lab1_test_bce": evaluate(ae2, test_set, config)["loss"], "lab1_psnr_den2": psnr[2],
             "lab1_psnr_den32": psnr[32], "lab1_psnr_noisy": metrics.mean_psnr(noisy, test_set.images)}
@@ -74,7 +74,8 @@ def lab2(seed: int) -> dict[str, float]:
     """Lab 2's baseline for one seed: test PSNR/SSIM and the final training and validation MSE."""
     train_set, test_set = recipes.dogs_sets()
     model = recipes.dogs_autoencoder(latent_noise=0.0)
-    history = fit_or_load("dogs-cae-noise0", model, train_set, test_set, replace(recipes.dogs_config(), seed=seed))
+    history = fit_or_load("dogs-cae-noise0", model, train_set, test_set, replace(recipes.dogs_config(), seed=seed),
+                          progress=False)
     reconstructions = models.reconstruct(model, test_set.images)
     return {"lab2_test_psnr": metrics.mean_psnr(reconstructions, test_set.images),
             "lab2_test_ssim": metrics.mean_ssim(reconstructions, test_set.images),
@@ -87,13 +88,14 @@ def lab3(seed: int) -> dict[str, float]:
     train_set, test_set = recipes.mnist_sets()
     elbo_config = replace(recipes.lab3_elbo_config(), seed=seed)
     vae20 = models.VAE(hidden=recipes.VAE_HIDDEN, latent_dim=20)
-    fit_or_load("mnist-vae-20d-h512", vae20, train_set, test_set, elbo_config)
+    fit_or_load("mnist-vae-20d-h512", vae20, train_set, test_set, elbo_config, progress=False)
     torch.manual_seed(0)  # one sampled z per image, as in the chapter
     nelbo = evaluate(vae20, test_set, elbo_config)["loss"]
     cvae = models.ConditionalVAE(hidden=recipes.VAE_HIDDEN, latent_dim=10)
-    fit_or_load("mnist-cvae-10d-h512", cvae, train_set, test_set, elbo_config)
+    fit_or_load("mnist-cvae-10d-h512", cvae, train_set, test_set, elbo_config, progress=False)
     judge = classifier.DigitClassifier()
-    fit_or_load("mnist-classifier", judge, train_set, test_set, replace(recipes.digit_classifier_config(), seed=seed))
+    fit_or_load("mnist-classifier", judge, train_set, test_set, replace(recipes.digit_classifier_config(), seed=seed),
+                progress=False)
     z_style = torch.randn(100, 10, generator=torch.Generator().manual_seed(2))  # the chapter's 100 codes per digit
     samples, asked = latent.decode_per_class(cvae, z_style, num_classes=10)
     share = (classifier.predict_proba(judge, samples).argmax(1) == asked).float().mean().item()
@@ -133,8 +135,9 @@ def main() -> int:
     for seed in args.seeds:
         per_seed[seed] = {}
         for lab in args.labs:
-            per_seed[seed].update(LABS[lab](seed))
-            print(f"seed {seed}, lab {lab}: {per_seed[seed]}", flush=True)
+            numbers = LABS[lab](seed)
+            per_seed[seed].update(numbers)
+            print(f"seed {seed}, lab {lab}: {numbers}", flush=True)
     rows = summarise(per_seed)
     formats = {f"seed {seed}": ".2f" for seed in args.seeds} | {"mean": ".2f", "range": ".2f"}
     path = save_benchmark(
