@@ -6,22 +6,26 @@ Layout of the data root (``aecore.config.data_root()``, i.e. ``$AECORE_DATA``)::
     <data root>/stanford_dogs/Images/<wnid>-<breed>/<image>.jpg
 
 The data root is only ever read (it may be read-only, e.g. a shared course folder).
-Everything derived from it -- unpacked IDX files, resized image tensors -- is written
-to the cache root (``$AECORE_CACHE``).
+Everything derived from it -- unpacked IDX files, resized image tensors -- and every
+download is written to the cache root (``$AECORE_CACHE``); a downloaded Stanford Dogs
+archive is unpacked into ``<cache root>/stanford_dogs/Images``.
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import shutil
+import struct
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import torch
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from torchvision.datasets import MNIST
 from torchvision.datasets.utils import download_and_extract_archive
 from tqdm.auto import tqdm
@@ -35,7 +39,9 @@ MNIST_MD5 = dict(MNIST.resources)
 
 DOGS_URL = "http://vision.stanford.edu/aditya86/ImageNetDogs/images.tar"
 DOGS_TAR_MD5 = "1bb1f2a596ae7057f99d7d75860002ef"
-DOGS_CACHE_VERSION = 1
+DOGS_CACHE_VERSION = 2
+# Largest share of undecodable photos that load_dogs skips (with a warning) rather than fails on.
+MAX_BAD_PHOTO_SHARE = 0.1
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 
@@ -114,16 +120,25 @@ def load_mnist(split: str = "train", *, download: bool = False, limit: int | Non
 
 
 def _prepare_mnist(download: bool) -> Path:
-    """Make sure unpacked MNIST files exist under the cache; return torchvision's root for them.
+    """Make sure valid unpacked MNIST files exist under the cache; return torchvision's root for them.
 
     The ``.gz`` files from ``<data root>/MNIST/raw`` are copied into the cache, checked
     against their MD5 and unpacked there. Without them, ``download=True`` lets
-    torchvision fetch (and check) the files into the cache.
+    torchvision fetch (and check) the files into the cache. Unpacked files whose size
+    does not match their IDX header (e.g. truncated) are reported and rebuilt.
     """
     work = cache_root() / "mnist"
     raw = work / "MNIST" / "raw"
-    if all((raw / Path(name).stem).is_file() for name in MNIST_MD5):  # already unpacked
+    unpacked = [raw / Path(name).stem for name in MNIST_MD5]
+    present = [path for path in unpacked if path.is_file()]
+    broken = {path: problem for path in present if (problem := _idx_problem(path))}
+    if len(present) == len(unpacked) and not broken:  # already unpacked
         return work
+    if broken:
+        warnings.warn("Rebuilding invalid unpacked MNIST files in the cache: "
+                      + "; ".join(f"{path} ({problem})" for path, problem in broken.items()))
+        for path in broken:  # derived files: torchvision only re-extracts missing ones
+            path.unlink()
     source = data_root() / "MNIST" / "raw"
     present = [name for name in MNIST_MD5 if (source / name).is_file()]
     if len(present) == len(MNIST_MD5):
@@ -149,12 +164,36 @@ def _prepare_mnist(download: bool) -> Path:
     return work
 
 
+def _idx_problem(path: Path) -> str | None:
+    """Why an unpacked MNIST IDX file (``...-idx3-ubyte``: 3 dimensions) is unusable, or None if it is fine.
+
+    Checks the header (unsigned bytes, the number of dimensions in the file name) and
+    that the file size is the header's 4 + 4 * ndim bytes plus one byte per value.
+    """
+    ndim = int(path.name.split("-idx")[1][0])
+    header_size = 4 + 4 * ndim
+    with open(path, "rb") as fh:
+        header = fh.read(header_size)
+    if len(header) < header_size or header[:4] != bytes([0, 0, 8, ndim]):
+        return f"not an IDX file of unsigned bytes with {ndim} dimensions"
+    expected = header_size + math.prod(struct.unpack(f">{ndim}I", header[4:]))
+    size = path.stat().st_size
+    return None if size == expected else f"{size} bytes, but its header says {expected}"
+
+
 # ------------------------------------------------------------------- Stanford Dogs
 
 
 def dogs_image_dir() -> Path:
-    """Where the Stanford Dogs breed folders are expected: ``<data root>/stanford_dogs/Images``."""
-    return data_root() / "stanford_dogs" / "Images"
+    """Folder holding the Stanford Dogs breed folders.
+
+    ``<data root>/stanford_dogs/Images`` if it holds images; else the copy that
+    ``load_dogs(download=True)`` unpacks into ``<cache>/stanford_dogs/Images`` if that
+    holds images; else (nothing found) the data-root path, where the data is expected.
+    """
+    source = data_root() / "stanford_dogs" / "Images"
+    downloaded = cache_root() / "stanford_dogs" / "Images"
+    return downloaded if not _has_images(source) and _has_images(downloaded) else source
 
 
 def load_dogs(split: str = "train", *, size: int = 64, test_fraction: float = 0.1, seed: int = 0,
@@ -162,8 +201,12 @@ def load_dogs(split: str = "train", *, size: int = 64, test_fraction: float = 0.
     """Stanford Dogs photos as a :class:`LabelledImages` of shape (N, 3, size, size) in [0, 1].
 
     Each photo is centre-cropped to a square and resized to ``size`` pixels. The first
-    call decodes every JPEG and caches a uint8 tensor (keyed by the file list and size);
-    later calls load that tensor from the cache.
+    call decodes every JPEG and caches a uint8 tensor with its labels and classes (keyed
+    by the files' names, sizes and modification times, and ``size``); later calls load
+    that tensor from the cache. The classes are the breed folders that hold images
+    (hidden folders such as ``.ipynb_checkpoints`` are ignored). Photos that cannot be
+    decoded (truncated, empty, not an image) are left out with a warning naming them;
+    if more than :data:`MAX_BAD_PHOTO_SHARE` of them fail, loading fails.
 
     ``photos`` fixes how many photos the labs work on, whatever is on disk: ``"budget"``
     (the default) reads ``AECORE_DOGS`` through :func:`aecore.config.dogs_photos` (2,700
@@ -173,7 +216,8 @@ def load_dogs(split: str = "train", *, size: int = 64, test_fraction: float = 0.
     ``"all"``) then divides those photos by a seeded permutation, ``test_fraction`` of them
     for testing, so the split is the same on every machine with the same files. ``limit``
     keeps a seeded random subset of the split. With ``download=True`` the official
-    ``images.tar`` (757 MB) is fetched first.
+    ``images.tar`` (757 MB) is fetched and unpacked into the cache (the data root is never
+    written).
     """
     if split not in ("train", "test", "all"):
         raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
@@ -187,8 +231,7 @@ def load_dogs(split: str = "train", *, size: int = 64, test_fraction: float = 0.
             raise DataNotFoundError(_missing_data_message(
                 "Stanford Dogs", folder, "aecore.data.load_dogs(..., download=True) "
                 f"(fetches {DOGS_URL}, 757 MB)"))
-        download_and_extract_archive(DOGS_URL, download_root=str(folder.parent),
-                                     filename="images.tar", md5=DOGS_TAR_MD5)
+        folder = _download_dogs()
     images_u8, labels, classes = _dogs_tensor(folder, size)
     budget = resolve_dogs_photos(photos)
     if budget is not None and budget < len(labels):
@@ -218,7 +261,7 @@ def resolve_dogs_photos(photos: int | str) -> int | None:
 def count_dog_photos() -> int:
     """How many photos the Stanford Dogs breed folders hold (0 when there are none)."""
     folder = dogs_image_dir()
-    return len(_list_images(folder)[0]) if folder.is_dir() else 0
+    return len(_list_images(folder)) if folder.is_dir() else 0
 
 
 def describe_dog_photos(train: LabelledImages, test: LabelledImages, photos: int | str = "budget") -> str:
@@ -262,21 +305,59 @@ def stratified_sample(labels: torch.Tensor, n: int, seed: int = 0) -> torch.Tens
     return torch.cat(chosen).sort().values
 
 
+def _download_dogs() -> Path:
+    """Fetch ``images.tar`` into ``<cache>/stanford_dogs`` and unpack it there; return its ``Images`` folder.
+
+    The archive is unpacked into a temporary folder that is renamed when complete, so an
+    interrupted unpack never looks like a data set. Network or checksum failures raise
+    :class:`DataNotFoundError` naming the URL and where to put the files by hand.
+    """
+    root = cache_root() / "stanford_dogs"
+    root.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=".Images.", suffix=".partial", dir=root))
+    try:
+        download_and_extract_archive(DOGS_URL, download_root=str(root), extract_root=str(partial),
+                                     filename="images.tar", md5=DOGS_TAR_MD5, remove_finished=True)
+        shutil.rmtree(root / "Images", ignore_errors=True)  # an earlier copy without images
+        os.replace(partial / "Images", root / "Images")
+    except (OSError, RuntimeError) as err:  # URLError is an OSError; torchvision: RuntimeError on a bad MD5
+        raise DataNotFoundError(
+            f"Could not download Stanford Dogs from {DOGS_URL} ({type(err).__name__}: {err}).\n"
+            f"Without a network: fetch images.tar (757 MB) on another machine, unpack it so that the "
+            f"breed folders lie in {data_root() / 'stanford_dogs' / 'Images'}, or point AECORE_DATA at "
+            f"a folder holding stanford_dogs/Images (now: {data_root()})."
+        ) from err
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return root / "Images"
+
+
+def _breed_folders(folder: Path) -> list[str]:
+    """Sorted names of the sub-folders of ``folder``, hidden ones (``.ipynb_checkpoints``) left out."""
+    return sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
+
+
+def _image_names(folder: Path) -> list[str]:
+    """Sorted names of the (non-hidden) JPEG/PNG files in one folder."""
+    return sorted(e.name for e in os.scandir(folder) if e.is_file() and not e.name.startswith(".")
+                  and Path(e.name).suffix.lower() in IMAGE_SUFFIXES)
+
+
 def _has_images(folder: Path) -> bool:
-    return folder.is_dir() and any(
-        p.suffix.lower() in IMAGE_SUFFIXES for sub in folder.iterdir() if sub.is_dir() for p in sub.iterdir()
-    )
+    return folder.is_dir() and any(_image_names(folder / breed) for breed in _breed_folders(folder))
 
 
-def _list_images(folder: Path) -> tuple[list[tuple[str, int]], list[str]]:
-    """Sorted (relative path, label) pairs and the sorted class-folder names."""
-    classes = sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
-    files = []
-    for label, name in enumerate(classes):
-        for entry in sorted(os.scandir(folder / name), key=lambda e: e.name):
-            if entry.is_file() and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES:
-                files.append((f"{name}/{entry.name}", label))
-    return files, classes
+def _list_images(folder: Path) -> list[str]:
+    """Sorted relative paths ``<breed folder>/<file>`` of every image file under ``folder``."""
+    return [f"{breed}/{name}" for breed in _breed_folders(folder) for name in _image_names(folder / breed)]
+
+
+def _labels_of(files: Sequence[str]) -> tuple[torch.Tensor, list[str]]:
+    """Labels (int64) of relative paths ``<folder>/<file>`` and the classes: the sorted folders that hold them."""
+    folders = [rel.split("/", 1)[0] for rel in files]
+    classes = sorted(set(folders))
+    index = {name: label for label, name in enumerate(classes)}
+    return torch.tensor([index[name] for name in folders], dtype=torch.long), classes
 
 
 def breed_name(folder_name: str) -> str:
@@ -286,26 +367,81 @@ def breed_name(folder_name: str) -> str:
 
 def _dogs_tensor(folder: Path, size: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """Load (or build and cache) all dog photos as uint8 (N, 3, size, size), labels, classes."""
-    files, class_dirs = _list_images(folder)
+    files = _list_images(folder)
     if not files:
         raise DataNotFoundError(f"No JPEG/PNG images in the breed folders under {folder}.")
-    sizes = [(rel, (folder / rel).stat().st_size) for rel, _ in files]
-    key = stable_hash({"files": sizes, "size": size, "version": DOGS_CACHE_VERSION})
+    key = stable_hash({"files": [_stamp(folder / rel, rel) for rel in files], "size": size,
+                       "version": DOGS_CACHE_VERSION})
     cache_file = cache_root() / "stanford_dogs" / f"dogs-{size}px-{key}.pt"
-    classes = [breed_name(c) for c in class_dirs]
-    if cache_file.is_file():
-        try:
-            blob = torch.load(cache_file, weights_only=True)
-            return blob["images"], blob["labels"], classes
-        except Exception as err:  # corrupt or truncated cache: rebuild it
-            warnings.warn(f"Ignoring unreadable cache {cache_file} ({err}); rebuilding it.")
+    blob = _read_dogs_cache(cache_file, files, size) if cache_file.is_file() else None
+    if blob is None:
+        blob = _decode_dogs(folder, files, size)
+        with atomic_path(cache_file) as tmp:
+            torch.save(blob, tmp)
+    if blob["skipped"]:
+        warnings.warn(_skipped_message(folder, blob["skipped"], len(files)))
+    return blob["images"], blob["labels"], [breed_name(c) for c in blob["classes"]]
+
+
+def _stamp(path: Path, rel: str) -> tuple[str, int, int]:
+    """(relative path, size in bytes, modification time in ns) of one file: changes when the file is replaced."""
+    stat = path.stat()
+    return rel, stat.st_size, stat.st_mtime_ns
+
+
+def _read_dogs_cache(cache_file: Path, files: list[str], size: int) -> dict | None:
+    """The cached blob if it is readable and matches ``files`` (kept + skipped) and its own labels; else None."""
+    try:
+        blob = torch.load(cache_file, weights_only=True)
+        kept = blob["files"]
+        labels, classes = _labels_of(kept)
+        if sorted(kept + [rel for rel, _ in blob["skipped"]]) != sorted(files):
+            raise ValueError("its file list differs from the photos on disk")
+        if blob["images"].shape != (len(kept), 3, size, size) or blob["images"].dtype != torch.uint8:
+            raise ValueError(f"its images have shape {tuple(blob['images'].shape)}, dtype {blob['images'].dtype}")
+        if blob["classes"] != classes or not torch.equal(blob["labels"], labels):
+            raise ValueError("its labels or classes do not match its file list")
+        return blob
+    except Exception as err:  # corrupt, truncated or mismatching cache: rebuild it
+        warnings.warn(f"Ignoring unusable cache {cache_file} ({type(err).__name__}: {err}); rebuilding it.")
+        return None
+
+
+def _decode_dogs(folder: Path, files: list[str], size: int) -> dict:
+    """Decode every photo; skip those that fail. Returns the blob that is cached.
+
+    Keys: ``images`` uint8 (N, 3, size, size), ``labels`` int64 (N,), ``classes`` (folder
+    names), ``files`` (the N decoded relative paths) and ``skipped`` ([path, reason] pairs).
+    Raises ValueError when more than :data:`MAX_BAD_PHOTO_SHARE` of the files fail.
+    """
     images = torch.empty((len(files), 3, size, size), dtype=torch.uint8)
-    for i, (rel, _) in enumerate(tqdm(files, desc=f"Resizing dog photos to {size}px", leave=False)):
-        images[i] = load_square_image(folder / rel, size)
-    labels = torch.tensor([label for _, label in files], dtype=torch.long)
-    with atomic_path(cache_file) as tmp:
-        torch.save({"images": images, "labels": labels}, tmp)
-    return images, labels, classes
+    kept, skipped = [], []
+    for rel in tqdm(files, desc=f"Resizing dog photos to {size}px", leave=False):
+        try:
+            images[len(kept)] = load_square_image(folder / rel, size)
+            kept.append(rel)
+        except OSError as err:  # PIL: truncated file, empty file, not an image (UnidentifiedImageError)
+            what = "not a readable image" if isinstance(err, UnidentifiedImageError) else str(err)
+            skipped.append([rel, f"{what}, {(folder / rel).stat().st_size} bytes"])
+    if len(skipped) > MAX_BAD_PHOTO_SHARE * len(files):
+        raise ValueError(
+            f"{len(skipped)} of {len(files)} photos under {folder} could not be decoded, more than the "
+            f"{MAX_BAD_PHOTO_SHARE:.0%} allowed, so nothing was cached: {_examples(skipped)}. The download or "
+            "unpacking is probably incomplete: unpack images.tar again (or load with download=True).")
+    labels, classes = _labels_of(kept)
+    images = images[:len(kept)].clone() if skipped else images
+    return {"images": images, "labels": labels, "classes": classes, "files": kept, "skipped": skipped}
+
+
+def _examples(skipped: Sequence[Sequence[str]], shown: int = 10) -> str:
+    """The first ``shown`` [path, reason] pairs as text, and how many more there are."""
+    text = "; ".join(f"{rel} ({reason})" for rel, reason in skipped[:shown])
+    return text + (f"; and {len(skipped) - shown} more" if len(skipped) > shown else "")
+
+
+def _skipped_message(folder: Path, skipped: Sequence[Sequence[str]], total: int) -> str:
+    return (f"Skipped {len(skipped)} of {total} photos under {folder} that could not be decoded (truncated, "
+            f"empty or not an image): {_examples(skipped)}. Replace or delete them to silence this warning.")
 
 
 def load_square_image(path: Path, size: int) -> torch.Tensor:

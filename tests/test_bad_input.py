@@ -1,0 +1,160 @@
+"""Bad data and bad arguments, as a student's messy machine supplies them: each must give a
+clear error (or a warning naming what was skipped), never a silently wrong result.
+
+The numbers in the section titles are the items of the issue "Bad input: silent wrong
+results and unclear errors found by probing aecore".
+"""
+
+import math
+import os
+import threading
+import urllib.error
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from aecore import config, data, metrics, models, train
+from aecore.data import DataNotFoundError, LabelledImages
+from aecore.noise import PowerNormalizedLatentNoise
+from aecore.train import TrainConfig
+from tests.conftest import write_photo
+
+CPU = torch.device("cpu")
+BREEDS = ["Chihuahua", "Japanese spaniel", "Shih-Tzu"]
+COUNTS = {"Chihuahua": 4, "Japanese spaniel": 3, "Shih-Tzu": 3}
+
+
+def small_ae():
+    return models.MLPAutoencoder(image_shape=(1, 8, 8), hidden=(32,), latent_dim=3)
+
+
+def dog_warnings(caught) -> list[str]:
+    return [str(w.message) for w in caught if "could not be decoded" in str(w.message)]
+
+
+# ------------------------------------------------- 1. folders without images and labels
+
+def test_dogs_labels_survive_image_less_folders_added_after_caching(fake_dogs):
+    first = data.load_dogs("all", size=16, photos="all")
+    (fake_dogs / ".ipynb_checkpoints").mkdir()  # Jupyter makes these
+    (fake_dogs / "n00000000-Aaa_empty").mkdir()  # sorts before every breed
+    again = data.load_dogs("all", size=16, photos="all")
+    assert list(again.classes) == list(first.classes) == BREEDS
+    assert torch.equal(again.labels, first.labels) and again.class_counts() == COUNTS
+
+
+def test_dogs_classes_are_the_folders_that_hold_images(fake_dogs):
+    (fake_dogs / ".ipynb_checkpoints").mkdir()
+    (fake_dogs / "n00000000-Aaa_empty").mkdir()
+    (fake_dogs / "n09999999-Notes").mkdir()
+    (fake_dogs / "n09999999-Notes" / "readme.txt").write_text("no photos here")
+    everything = data.load_dogs("all", size=16, photos="all")
+    assert list(everything.classes) == BREEDS and everything.class_counts() == COUNTS
+
+
+# ------------------------------------------------------- 2. caches stale in content only
+
+def pad_to(path: Path, size: int) -> None:
+    """Pad a JPEG with zero bytes after its end marker (decoders ignore them) to exactly ``size`` bytes."""
+    blob = path.read_bytes()
+    path.write_bytes(blob + bytes(size - len(blob)))
+
+
+def test_dogs_cache_notices_a_photo_replaced_by_one_of_the_same_size(fake_dogs):
+    photo = fake_dogs / "n02086240-Shih-Tzu" / "img_0.jpg"  # item 4 + 3 + 0 = 7 of the sorted files
+    pad_to(photo, 4096)
+    before = data.load_dogs("all", size=16, photos="all")
+    write_photo(photo, (120, 80), colour=(10, 250, 10))
+    pad_to(photo, 4096)
+    stat = photo.stat()
+    os.utime(photo, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # replaced a second later
+    after = data.load_dogs("all", size=16, photos="all")
+    assert photo.stat().st_size == 4096
+    assert after.images[7, 1].mean() > 0.9 > before.images[7, 1].mean()  # now green
+
+
+def test_mnist_truncated_unpacked_file_is_rebuilt(fake_mnist, dirs):
+    data.load_mnist("test")
+    unpacked = dirs[1] / "mnist" / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
+    unpacked.write_bytes(unpacked.read_bytes()[:1000])
+    with pytest.warns(UserWarning, match="t10k-images-idx3-ubyte"):
+        test = data.load_mnist("test")
+    expected = torch.from_numpy(fake_mnist["t10k-images-idx3-ubyte.gz"].astype(np.float32) / 255.0)
+    assert torch.allclose(test.images[:, 0], expected)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(data.load_mnist("test")) == 5  # valid again: no second rebuild
+
+
+# ---------------------------------------------------------------- 3. undecodable photos
+
+def truncated_jpeg(path: Path) -> None:
+    noise = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(path, quality=95)
+    path.write_bytes(path.read_bytes()[:-2000])  # cut inside the image data
+
+
+@pytest.mark.parametrize("make_bad", [
+    truncated_jpeg, lambda p: p.write_bytes(b""), lambda p: p.write_text("<html>404 Not Found</html>"),
+], ids=["truncated", "zero-byte", "not-an-image"])
+def test_dogs_skip_an_undecodable_photo_with_one_warning(fake_dogs, monkeypatch, make_bad):
+    make_bad(fake_dogs / "n02085620-Chihuahua" / "bad.jpg")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        everything = data.load_dogs("all", size=16, photos="all")
+    (message,) = dog_warnings(caught)
+    assert "n02085620-Chihuahua/bad.jpg" in message and "1 of 11" in message
+    assert len(everything) == 10 and everything.class_counts() == COUNTS
+    monkeypatch.setattr(data, "load_square_image", lambda *a: pytest.fail("decoded again"))
+    with warnings.catch_warnings(record=True) as caught:  # from the cache: still told, once
+        warnings.simplefilter("always")
+        assert len(data.load_dogs("all", size=16, photos="all")) == 10
+    assert len(dog_warnings(caught)) == 1
+
+
+def test_dogs_fail_without_caching_when_too_many_photos_are_bad(fake_dogs, dirs):
+    for i in range(3):
+        (fake_dogs / "n02085620-Chihuahua" / f"bad_{i}.jpg").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"3 of 13 photos .*10%.*bad_0\.jpg \(not a readable image, 0 bytes\)"):
+        data.load_dogs("all", size=16, photos="all")
+    assert not list((dirs[1] / "stanford_dogs").glob("*.pt"))
+
+
+# -------------------------------------------------------------------- 8. Dogs download
+
+def test_dogs_download_offline_names_the_url_and_never_writes_the_data_root(dirs, monkeypatch):
+    data_root, _ = dirs
+
+    def offline(url, download_root, **kwargs):
+        Path(download_root).mkdir(parents=True, exist_ok=True)  # as torchvision does before fetching
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(data, "download_and_extract_archive", offline)
+    with pytest.raises(DataNotFoundError) as info:
+        data.load_dogs(download=True, photos="all")
+    message = str(info.value)
+    assert data.DOGS_URL in message and "AECORE_DATA" in message
+    assert str(data_root / "stanford_dogs" / "Images") in message
+    assert list(data_root.iterdir()) == []
+
+
+def test_downloaded_dogs_are_unpacked_into_the_cache_and_read_from_there(dirs, monkeypatch):
+    data_root, cache = dirs
+
+    def fake_download(url, download_root, extract_root=None, **kwargs):
+        images = Path(extract_root or download_root) / "Images"
+        write_photo(images / "n1-Akita" / "a.jpg", (40, 30))
+        write_photo(images / "n2-Boxer" / "b.jpg", (30, 40))
+
+    monkeypatch.setattr(data, "download_and_extract_archive", fake_download)
+    assert list(data.load_dogs("all", size=16, photos="all", download=True).classes) == ["Akita", "Boxer"]
+    assert list(data_root.iterdir()) == []
+    assert data.dogs_image_dir() == cache / "stanford_dogs" / "Images"
+    monkeypatch.setattr(data, "download_and_extract_archive", lambda *a, **k: pytest.fail("downloaded again"))
+    assert len(data.load_dogs("all", size=16, photos="all")) == 2
+
+
