@@ -112,10 +112,15 @@ def flush_denormals() -> bool:
 
 
 def pick_device() -> torch.device:
-    """Best available torch device: ``$AECORE_DEVICE`` if set, else CUDA, then Apple MPS, then CPU."""
-    forced = os.environ.get("AECORE_DEVICE")
+    """Best available torch device: ``$AECORE_DEVICE`` if set, else CUDA, then Apple MPS, then CPU.
+
+    ``AECORE_DEVICE`` is stripped and lower-cased; it must be ``cpu``, ``cuda``,
+    ``cuda:<index>`` or ``mps`` (ValueError otherwise; RuntimeError if it names a device
+    torch cannot see). Empty means auto-select.
+    """
+    forced = _setting("AECORE_DEVICE")
     if forced:
-        device = torch.device(forced)
+        device = _parse_device(forced)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("AECORE_DEVICE asks for CUDA, but torch sees no CUDA device; unset it to auto-select.")
         if device.type == "mps" and not torch.backends.mps.is_available():
@@ -126,3 +131,12 @@ def pick_device() -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _parse_device(value: str) -> torch.device:
+    """``cpu``, ``cuda``, ``cuda:<index>`` or ``mps`` as a torch device; ValueError naming AECORE_DEVICE otherwise."""
+    kind, _, index = value.partition(":")
+    if value in ("cpu", "cuda", "mps") or (kind == "cuda" and index.isdigit()):
+        return torch.device(value)
+    raise ValueError(f"AECORE_DEVICE={value!r} is not a device aecore knows; use one of 'cpu', 'cuda', "
+                     "'cuda:<index>' (e.g. 'cuda:1') or 'mps', or unset it to auto-select.")

@@ -1,12 +1,16 @@
 """Image-quality metrics with an explicit data range: PSNR and SSIM (plus total variation, a detail measure).
 
 Both take batches shaped (N, C, H, W) whose values lie in [0, data_range]; both raise a
-``ValueError`` on mismatched shapes or out-of-range values rather than return a
-misleading number (a classic mistake is computing PSNR of [0, 1] images with a data
-range of 255, which adds 48 dB).
+``ValueError`` on mismatched shapes, empty batches, NaN/inf or out-of-range values rather
+than return a misleading number. A classic mistake, computing PSNR of [0, 1] images with
+a data range of 255 (which adds 48 dB), cannot be told apart from dark 8-bit images, so
+it only gives a ``UserWarning``.
 """
 
 from __future__ import annotations
+
+import math
+import warnings
 
 import torch
 from pytorch_msssim import ssim as _ssim
@@ -15,19 +19,33 @@ _TOLERANCE = 1e-4
 
 
 def _check_pair(x: torch.Tensor, y: torch.Tensor, data_range: float) -> None:
+    """Raise ValueError for mismatched, non-batch or empty inputs, NaN/inf values, a bad ``data_range`` or values
+    outside [0, data_range]; warn when ``data_range`` > 1 although both inputs lie in [0, 1]."""
     if x.shape != y.shape:
         raise ValueError(f"shape mismatch: {tuple(x.shape)} vs {tuple(y.shape)}")
     if x.ndim != 4:
         raise ValueError(f"expected a batch shaped (N, C, H, W), got {tuple(x.shape)}")
-    if data_range <= 0:
-        raise ValueError(f"data_range must be positive, got {data_range}")
+    if x.numel() == 0:
+        raise ValueError(f"empty batch {tuple(x.shape)}: pass at least one image with at least one pixel")
+    if not (math.isfinite(data_range) and data_range > 0):
+        raise ValueError(f"data_range must be a positive finite number, got {data_range}")
+    highest = 0.0
     for name, t in (("first", x), ("second", y)):
-        lo, hi = float(t.min()), float(t.max())
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} input has {int((~torch.isfinite(t)).sum())} NaN or infinite values; "
+                             "the metric would be NaN. Find where they come from (e.g. a diverged model).")
+        lo, hi = (float(v) for v in torch.aminmax(t))
         if lo < -_TOLERANCE or hi > data_range + _TOLERANCE:
             raise ValueError(
                 f"{name} input has values in [{lo:.4g}, {hi:.4g}], outside the declared range "
                 f"[0, {data_range}]; clip the images or pass the right data_range."
             )
+        highest = max(highest, hi)
+    if data_range > 1 and highest <= 1:
+        warnings.warn(
+            f"data_range={data_range}, but both inputs lie in [0, 1]: they are probably [0, 1] images, so PSNR "
+            f"comes out {20 * math.log10(data_range):.1f} dB too high (and SSIM too close to 1). "
+            "Pass data_range=1.0.", stacklevel=3)
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:

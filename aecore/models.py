@@ -36,6 +36,25 @@ def _mlp(sizes: Sequence[int], final_activation: bool = False) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _check_flat_input(model: nn.Module, x: torch.Tensor, image_shape: tuple[int, ...]) -> None:
+    """Raise ValueError unless ``x`` is a batch shaped (N, *image_shape), the shape the MLP ``model`` was built for."""
+    if tuple(x.shape[1:]) != tuple(image_shape):
+        raise ValueError(
+            f"{type(model).__name__} was built for images shaped {tuple(image_shape)} (image_shape), so it expects "
+            f"batches (N, {', '.join(map(str, image_shape))}); got {tuple(x.shape)}. Build it with "
+            f"image_shape={tuple(x.shape[1:])}, or resize the images.")
+
+
+def _check_conv_input(model: nn.Module, x: torch.Tensor, in_channels: int, stages: int) -> None:
+    """Raise ValueError unless ``x`` is (N, in_channels, H, W) with H, W multiples of 2**stages (one halving per stage)."""
+    factor = 2 ** stages
+    if x.ndim != 4 or x.shape[1] != in_channels or x.shape[-2] % factor or x.shape[-1] % factor:
+        raise ValueError(
+            f"{type(model).__name__} expects batches (N, {in_channels}, H, W) with H and W multiples of "
+            f"2**{stages} = {factor} (one halving per stage), got {tuple(x.shape)}; resize or pad the images "
+            "(or build the model with matching in_channels/channels).")
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -59,7 +78,11 @@ class Autoencoder(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Images (N, C, H, W) in [0, 1] -> codes (N, *latent_shape)."""
+        self.check_input(x)
         return self.latent(self.encoder(x))
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise ValueError if ``x`` is not an image batch this model can encode (here: any batch)."""
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Codes (N, *latent_shape) -> logits (N, C, H, W)."""
@@ -86,6 +109,10 @@ class MLPAutoencoder(Autoencoder):
         super().__init__(encoder, decoder, latent_noise)
         self.hparams = dict(image_shape=image_shape, hidden=hidden, latent_dim=latent_dim, latent_noise=latent_noise)
         self.latent_shape = (latent_dim,)
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise ValueError unless ``x`` is shaped (N, *image_shape)."""
+        _check_flat_input(self, x, self.hparams["image_shape"])
 
 
 class ResidualBlock(nn.Module):
@@ -137,6 +164,10 @@ class ConvAutoencoder(Autoencoder):
         side = image_size // 2 ** len(channels)
         self.latent_shape = (latent_channels, side, side)
 
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise ValueError unless ``x`` is (N, in_channels, H, W) with H and W multiples of 2**stages."""
+        _check_conv_input(self, x, self.hparams["in_channels"], len(self.hparams["channels"]))
+
 
 class VAE(nn.Module):
     """MLP variational autoencoder with a diagonal Gaussian posterior q(z|x) = N(mu, exp(logvar)).
@@ -171,6 +202,7 @@ class VAE(nn.Module):
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (N, C, H, W) -> (mu, logvar), each (N, latent_dim)."""
+        _check_flat_input(self, x, self.hparams["image_shape"])
         h = self.body(self._with_label(x.flatten(1), y))
         return self.to_mu(h), self.to_logvar(h)
 
@@ -230,6 +262,7 @@ class ConvVAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (N, C, H, W) -> (mu, logvar), each (N, *latent_shape)."""
+        _check_conv_input(self, x, self.hparams["in_channels"], len(self.hparams["channels"]))
         mu, logvar = self.encoder(x).chunk(2, dim=1)
         return mu, logvar
 

@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from .utils import check_number
+
 
 def add_input_noise(x: torch.Tensor, factor: float, *, clip: bool = True,
                     generator: torch.Generator | None = None) -> torch.Tensor:
@@ -15,8 +17,7 @@ def add_input_noise(x: torch.Tensor, factor: float, *, clip: bool = True,
     ``factor`` is the standard deviation of the added noise (0.4 in the denoising lab).
     ``generator`` (a CPU generator) makes the noise reproducible on any device.
     """
-    if factor < 0:
-        raise ValueError(f"noise factor must be >= 0, got {factor}")
+    check_number("noise factor", factor, minimum=0)
     noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device) if generator is not None \
         else torch.randn_like(x)
     noisy = x + factor * noise
@@ -28,8 +29,7 @@ class GaussianInputNoise(nn.Module):
 
     def __init__(self, factor: float, clip: bool = True):
         super().__init__()
-        if factor < 0:
-            raise ValueError(f"noise factor must be >= 0, got {factor}")
+        check_number("noise factor", factor, minimum=0)
         self.factor, self.clip = factor, clip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -57,8 +57,7 @@ class PowerNormalizedLatentNoise(nn.Module):
 
     def __init__(self, variance: float = 0.0, noise_at_eval: bool = False):
         super().__init__()
-        if variance < 0:
-            raise ValueError(f"latent noise variance must be >= 0, got {variance}")
+        check_number("latent noise variance", variance, minimum=0)
         self.variance = float(variance)
         self.noise_at_eval = noise_at_eval
 

@@ -30,7 +30,7 @@ from .config import seed as global_seed
 from .data import LabelledImages
 from .models import eval_mode
 from .noise import add_input_noise
-from .utils import atomic_path, module_device, seed_everything, stable_hash, tensor_fingerprint
+from .utils import atomic_path, check_number, module_device, seed_everything, stable_hash, tensor_fingerprint
 
 LOSSES = ("bce", "mse", "elbo", "ce")
 LR_SCHEDULES = ("constant", "cosine")
@@ -39,6 +39,8 @@ RECON_LOSSES = ("bce", "gaussian")
 # Fields added after models were cached: left out of the cache key while at these defaults,
 # so that adding them did not invalidate the models trained before.
 KEY_OPTIONAL_DEFAULTS = {"recon_reduction": "sum", "recon_loss": "bce", "recon_sigma": 0.1}
+# Pixel values this far outside [0, 1] still pass check_images (rounding in preprocessing).
+_RANGE_TOLERANCE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -84,11 +86,11 @@ class TrainConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; choose one of {LR_SCHEDULES}")
         for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+            check_number(name, getattr(self, name), whole=True, minimum=1)
+        check_number("seed", self.seed, whole=True)
         for name in ("lr", "weight_decay", "l2_penalty", "input_noise", "beta"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+            check_number(name, getattr(self, name), minimum=0)
+        check_number("recon_sigma", self.recon_sigma)
         if self.recon_reduction not in RECON_REDUCTIONS:
             raise ValueError(f"unknown recon_reduction {self.recon_reduction!r}; choose one of {RECON_REDUCTIONS}")
         if self.recon_reduction != "sum" and self.loss != "elbo":
@@ -199,6 +201,31 @@ def evaluate(model: nn.Module, data: LabelledImages, config: TrainConfig, *, dev
     return {key: value / len(data) for key, value in totals.items()}
 
 
+def check_images(data: LabelledImages, what: str, loss: str) -> None:
+    """Raise ValueError naming ``what`` (e.g. "training images") unless ``data.images`` suit ``loss``:
+    floating point and finite for every loss, and within [0, 1] for the image losses (all but ``"ce"``)."""
+    images = data.images
+    if images.numel() == 0:
+        raise ValueError(f"{what} are empty (shape {tuple(images.shape)})")
+    if not images.is_floating_point():
+        raise ValueError(f"{what} are {images.dtype}, not floating point; convert them with "
+                         "images.float() / 255 (for 8-bit images)")
+    lo, hi = (float(v) for v in torch.aminmax(images))
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        bad = int((~torch.isfinite(images)).sum())
+        raise ValueError(f"{what} contain {bad} NaN or infinite pixel values; fix or drop those images "
+                         "before training")
+    if loss != "ce" and (lo < -_RANGE_TOLERANCE or hi > 1 + _RANGE_TOLERANCE):
+        raise ValueError(f"{what} have values in [{lo:.4g}, {hi:.4g}], but loss={loss!r} needs images in [0, 1]; "
+                         "divide 8-bit images by 255, or clip them with images.clamp(0, 1)")
+
+
+def _check_data(train_data: LabelledImages, val_data: LabelledImages | None, config: TrainConfig) -> None:
+    check_images(train_data, "training images", config.loss)
+    if val_data is not None:
+        check_images(val_data, "validation images", config.loss)
+
+
 def preferred_memory_format(device: torch.device, images: torch.Tensor) -> torch.memory_format:
     """``channels_last`` for image batches (N, C, H, W) on CPU/CUDA, where oneDNN/cuDNN convolutions
     run faster with it (1.5x measured for the Lab 2 network on a 2-core CPU); otherwise contiguous."""
@@ -222,6 +249,7 @@ def train(model: nn.Module, train_data: LabelledImages, val_data: LabelledImages
     ``val_data``, the validation losses (``val_*``) are recorded. The model ends in eval mode.
     """
     _check_compatible(model, config)
+    _check_data(train_data, val_data, config)
     device = device or pick_device()
     generator = seed_everything(config.seed)
     if reinitialize:
@@ -306,11 +334,12 @@ def fit_or_load(name: str, model: nn.Module, train_data: LabelledImages, val_dat
     The cache file is ``<cache>/models/<name>-<key>.pt`` where ``key`` is
     :func:`cache_key`. Files are read with ``torch.load(weights_only=True)``; a corrupt
     or mismatching file is reported with a warning and the model is retrained (never
-    silently used). Writes are atomic. Returns the run's :class:`History`
-    (``from_cache`` tells whether it was loaded).
+    silently used). The data is checked first (:func:`check_images`). Writes are atomic.
+    Returns the run's :class:`History` (``from_cache`` tells whether it was loaded).
     """
     if not name or any(c in name for c in "/\\"):
         raise ValueError(f"name must be a non-empty file-name part without slashes, got {name!r}")
+    _check_data(train_data, val_data, config)
     device = device or pick_device()
     key = cache_key(model, train_data, val_data, config)
     path = Path(cache_dir or cache_root() / "models") / f"{name}-{key}.pt"

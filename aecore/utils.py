@@ -1,9 +1,11 @@
-"""Small helpers shared by several modules: seeding, atomic file writes, hashing."""
+"""Small helpers shared by several modules: seeding, atomic file writes, hashing, argument checks."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import numbers
 import os
 import random
 import tempfile
@@ -42,6 +44,17 @@ def atomic_path(target: Path) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def check_number(name: str, value: Any, *, whole: bool = False, minimum: float | None = None) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is a finite real number (not a bool),
+    a whole number (``int``) if ``whole``, and at least ``minimum`` if given."""
+    kind = "a whole number (int)" if whole else "a finite number"
+    bound = "" if minimum is None else f" >= {minimum}"
+    wanted = numbers.Integral if whole else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, wanted) or not math.isfinite(value) \
+            or (minimum is not None and value < minimum):
+        raise ValueError(f"{name} must be {kind}{bound}, got {value!r}")
 
 
 def stable_hash(obj: Any, length: int = 16) -> str:

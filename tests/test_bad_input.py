@@ -124,6 +124,105 @@ def test_dogs_fail_without_caching_when_too_many_photos_are_bad(fake_dogs, dirs)
     assert not list((dirs[1] / "stanford_dogs").glob("*.pt"))
 
 
+# ---------------------------------------------------------------------------- 4. metrics
+
+@pytest.mark.parametrize("fn", [metrics.psnr, metrics.ssim, metrics.mean_psnr, metrics.mean_ssim])
+def test_metrics_reject_nan_pixels(fn):
+    x = torch.rand(2, 1, 16, 16)
+    y = x.clone()
+    y[1, 0, 3, 3] = float("nan")
+    with pytest.raises(ValueError, match="second input has 1 NaN"):
+        fn(x, y)
+
+
+@pytest.mark.parametrize("fn", [metrics.psnr, metrics.ssim, metrics.mean_psnr])
+def test_metrics_reject_an_empty_batch(fn):
+    with pytest.raises(ValueError, match="empty batch"):
+        fn(torch.zeros(0, 1, 16, 16), torch.zeros(0, 1, 16, 16))
+
+
+def test_data_range_255_on_unit_images_warns_but_returns_the_number():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 1, 16, 16, generator=gen)
+    y = (x + 0.05 * torch.randn(x.shape, generator=gen)).clamp(0, 1)
+    with pytest.warns(UserWarning, match=r"data_range=255.*48\.1 dB too high.*data_range=1\.0"):
+        wrong = metrics.mean_psnr(x, y, data_range=255)
+    assert wrong == pytest.approx(metrics.mean_psnr(x, y) + 20 * math.log10(255), abs=1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 8-bit images with their own range: no warning
+        metrics.mean_psnr(x * 255, y * 255, data_range=255)
+
+
+# ---------------------------------------------------------------------- 5. training data
+
+def test_fit_or_load_rejects_8_bit_range_images_and_caches_nothing(tiny_images, dirs):
+    scaled = LabelledImages(tiny_images.images * 255, tiny_images.labels, tiny_images.classes)
+    with pytest.raises(ValueError, match=r"training images have values in \[0, 255\].*divide"):
+        train.fit_or_load("tiny", small_ae(), scaled, None, TrainConfig(epochs=1, batch_size=32), device=CPU,
+                          progress=False)
+    assert not list(dirs[1].rglob("*.pt"))
+    with pytest.raises(ValueError, match="validation images"):
+        train.train(small_ae(), tiny_images, scaled, TrainConfig(epochs=1, loss="mse"), device=CPU, progress=False)
+
+
+def test_nan_pixels_are_reported_as_bad_data_not_as_divergence(tiny_images):
+    images = tiny_images.images.clone()
+    images[5, 0, 2, 2] = float("nan")
+    broken = LabelledImages(images, tiny_images.labels, tiny_images.classes)
+    with pytest.raises(ValueError, match="training images contain 1 NaN") as info:
+        train.train(small_ae(), broken, None, TrainConfig(epochs=1, loss="mse"), device=CPU, progress=False)
+    assert "learning rate" not in str(info.value)
+
+
+# ------------------------------------------------------------------- 6. and 7. model input
+
+def test_conv_models_reject_sizes_that_are_not_multiples_of_their_stages():
+    ae = models.ConvAutoencoder(image_size=16, in_channels=1, channels=(4, 4, 4), latent_channels=2, blocks=0)
+    vae = models.ConvVAE(image_size=16, in_channels=1, channels=(4, 4, 4), latent_channels=2, blocks=0)
+    for model in (ae, vae):
+        with pytest.raises(ValueError, match=r"multiples of 2\*\*3 = 8.*\(2, 1, 28, 28\)"):
+            model(torch.rand(2, 1, 28, 28))  # came back 24x24 from the autoencoder
+        with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
+            model(torch.rand(2, 3, 16, 16))
+
+
+def test_mlp_models_name_both_shapes_on_a_mismatch():
+    for model in (models.MLPAutoencoder(hidden=(8,)), models.VAE(hidden=(8,))):
+        with pytest.raises(ValueError, match=r"\(1, 28, 28\).*\(2, 3, 64, 64\).*image_shape=\(3, 64, 64\)"):
+            model(torch.rand(2, 3, 64, 64))
+
+
+# ------------------------------------------------------------------------- 7. settings
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"lr": float("nan")}, "lr"), ({"lr": float("inf")}, "lr"), ({"beta": float("nan")}, "beta"),
+    ({"input_noise": float("nan")}, "input_noise"), ({"recon_sigma": float("inf")}, "recon_sigma"),
+    ({"epochs": 2.5}, "epochs"), ({"batch_size": 64.0}, "batch_size"), ({"epochs": True}, "epochs"),
+    ({"seed": 0.5}, "seed"), ({"lr": "1e-3"}, "lr"),
+])
+def test_config_rejects_non_finite_and_non_whole_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kwargs)
+
+
+@pytest.mark.parametrize("variance", [float("nan"), float("inf")])
+def test_latent_noise_rejects_a_non_finite_variance(variance):
+    with pytest.raises(ValueError, match="variance"):
+        PowerNormalizedLatentNoise(variance)
+
+
+def test_device_variable_is_stripped_and_lower_cased(monkeypatch):
+    monkeypatch.setenv("AECORE_DEVICE", " CPU ")
+    assert config.pick_device() == CPU
+
+
+@pytest.mark.parametrize("value", ["nonsense", "cuda:x", "gpu"])
+def test_unknown_device_names_the_variable_and_the_choices(monkeypatch, value):
+    monkeypatch.setenv("AECORE_DEVICE", value)
+    with pytest.raises(ValueError, match=r"AECORE_DEVICE.*'cpu', 'cuda', 'cuda:<index>'.*'mps'"):
+        config.pick_device()
+
+
 # -------------------------------------------------------------------- 8. Dogs download
 
 def test_dogs_download_offline_names_the_url_and_never_writes_the_data_root(dirs, monkeypatch):
