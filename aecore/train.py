@@ -30,7 +30,8 @@ from .config import seed as global_seed
 from .data import LabelledImages
 from .models import eval_mode
 from .noise import add_input_noise
-from .utils import atomic_path, check_number, module_device, seed_everything, stable_hash, tensor_fingerprint
+from .utils import (atomic_path, check_number, file_lock, module_device, seed_everything, stable_hash,
+                    tensor_fingerprint)
 
 LOSSES = ("bce", "mse", "elbo", "ce")
 LR_SCHEDULES = ("constant", "cosine")
@@ -334,8 +335,10 @@ def fit_or_load(name: str, model: nn.Module, train_data: LabelledImages, val_dat
     The cache file is ``<cache>/models/<name>-<key>.pt`` where ``key`` is
     :func:`cache_key`. Files are read with ``torch.load(weights_only=True)``; a corrupt
     or mismatching file is reported with a warning and the model is retrained (never
-    silently used). The data is checked first (:func:`check_images`). Writes are atomic.
-    Returns the run's :class:`History` (``from_cache`` tells whether it was loaded).
+    silently used). The data is checked first (:func:`check_images`). Training holds
+    the lock file ``<name>-<key>.pt.lock``, so a second caller (another notebook) waits
+    and then loads the model instead of training it again. Writes are atomic. Returns
+    the run's :class:`History` (``from_cache`` tells whether it was loaded).
     """
     if not name or any(c in name for c in "/\\"):
         raise ValueError(f"name must be a non-empty file-name part without slashes, got {name!r}")
@@ -343,18 +346,46 @@ def fit_or_load(name: str, model: nn.Module, train_data: LabelledImages, val_dat
     device = device or pick_device()
     key = cache_key(model, train_data, val_data, config)
     path = Path(cache_dir or cache_root() / "models") / f"{name}-{key}.pt"
-    if path.is_file() and not retrain:
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-            if blob.get("key") != key:
-                raise ValueError(f"file holds key {blob.get('key')!r}, expected {key!r}")
-            model.load_state_dict(blob["state_dict"])
-            model.to(device).eval()
-            return History.from_dict(blob["history"], from_cache=True)
-        except Exception as err:
-            warnings.warn(f"cached model {path} could not be used ({type(err).__name__}: {err}); retraining it.")
-    history = train(model, train_data, val_data, config, device=device, progress=progress)
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save({"key": key, "name": name, "state_dict": state, "history": history.to_dict()}, tmp)
+    seen = None
+    if not retrain:
+        history, seen = _load_cached(path, key, model, device, skip=None)
+        if history is not None:
+            return history
+    waiting = f"{path.name} is being trained by another process; waiting for it (lock file {path}.lock)"
+    with file_lock(path.with_name(path.name + ".lock"), waiting):
+        if not retrain:  # another process may have trained it meanwhile
+            history, _ = _load_cached(path, key, model, device, skip=seen)
+            if history is not None:
+                return history
+        history = train(model, train_data, val_data, config, device=device, progress=progress)
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        with atomic_path(path) as tmp:
+            torch.save({"key": key, "name": name, "state_dict": state, "history": history.to_dict()}, tmp)
     return history
+
+
+def _load_cached(path: Path, key: str, model: nn.Module, device: torch.device,
+                 skip: tuple | None) -> tuple[History | None, tuple | None]:
+    """Load a cached run into ``model``: (its History or None, the file's identity).
+
+    The identity is (inode, size, mtime) of ``path``, None if there is no file. A file
+    whose identity equals ``skip`` (one that already failed) is not read again; a file
+    that cannot be used is reported with a warning.
+    """
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None, None
+    identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    if identity == skip:
+        return None, identity
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        if blob.get("key") != key:
+            raise ValueError(f"file holds key {blob.get('key')!r}, expected {key!r}")
+        model.load_state_dict(blob["state_dict"])
+        model.to(device).eval()
+        return History.from_dict(blob["history"], from_cache=True), identity
+    except Exception as err:
+        warnings.warn(f"cached model {path} could not be used ({type(err).__name__}: {err}); retraining it.")
+        return None, identity

@@ -1,4 +1,4 @@
-"""Small helpers shared by several modules: seeding, atomic file writes, hashing, argument checks."""
+"""Small helpers shared by several modules: seeding, atomic file writes, file locks, hashing, argument checks."""
 
 from __future__ import annotations
 
@@ -9,12 +9,20 @@ import numbers
 import os
 import random
 import tempfile
+import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 import torch
+
+try:  # POSIX
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+    import msvcrt
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -44,6 +52,63 @@ def atomic_path(target: Path) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextmanager
+def file_lock(path: Path, waiting_message: str = "") -> Iterator[None]:
+    """Hold an exclusive OS lock on the file ``path`` (created if missing) while the block runs.
+
+    Blocks until no other process or thread holds it; ``waiting_message``, if given, is
+    issued as a warning when it has to wait. The lock is released when the block ends
+    or the process dies. The (empty) lock file is left in place: deleting it would let
+    two holders lock different files. On a file system that cannot lock, the block runs
+    unlocked after a warning.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as fh:
+        locked = _acquire(fh, path, waiting_message)
+        try:
+            yield
+        finally:
+            if locked:
+                _unlock(fh)
+
+
+def _acquire(fh, path: Path, waiting_message: str) -> bool:
+    """Wait for the lock on an open file; return False (after a warning) if the file system cannot lock."""
+    try:
+        if _try_lock(fh):
+            return True
+        if waiting_message:
+            warnings.warn(waiting_message, stacklevel=4)
+        while not _try_lock(fh):
+            time.sleep(0.1)
+        return True
+    except OSError as err:  # e.g. NFS without a lock daemon
+        warnings.warn(f"cannot lock {path} ({err}); going on without the lock", stacklevel=4)
+        return False
+
+
+def _try_lock(fh) -> bool:
+    """Take the exclusive lock on an open file without blocking; return whether it was taken."""
+    try:
+        if fcntl is not None:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:
+            fh.seek(0)
+            msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+        return True
+    except (BlockingIOError, PermissionError):  # held by another holder (POSIX; Windows)
+        return False
+
+
+def _unlock(fh) -> None:
+    if fcntl is not None:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    else:
+        fh.seek(0)
+        msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
 
 
 def check_number(name: str, value: Any, *, whole: bool = False, minimum: float | None = None) -> None:

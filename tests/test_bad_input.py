@@ -257,3 +257,37 @@ def test_downloaded_dogs_are_unpacked_into_the_cache_and_read_from_there(dirs, m
     assert len(data.load_dogs("all", size=16, photos="all")) == 2
 
 
+# -------------------------------------------------------------------- 9. concurrent runs
+
+def test_concurrent_fit_or_load_trains_once_and_the_second_caller_loads(tiny_images, dirs, monkeypatch):
+    real_train, calls = train.train, []
+    first_started, second_started = threading.Event(), threading.Event()
+
+    def counting_train(*args, **kwargs):
+        calls.append(threading.current_thread().name)
+        if len(calls) == 1:
+            first_started.set()
+            second_started.wait(timeout=0.3)  # without a lock the second caller starts training meanwhile
+        else:
+            second_started.set()
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(train, "train", counting_train)
+    cfg, results = TrainConfig(epochs=1, batch_size=32), {}
+
+    def run():
+        name = threading.current_thread().name
+        results[name] = train.fit_or_load("tiny", small_ae(), tiny_images, None, cfg, device=CPU, progress=False)
+
+    first, second = threading.Thread(target=run, name="first"), threading.Thread(target=run, name="second")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first.start()
+        assert first_started.wait(timeout=30)
+        second.start()
+        first.join()
+        second.join()
+    assert calls == ["first"]
+    assert any("being trained by another process; waiting" in str(w.message) for w in caught)
+    assert not results["first"].from_cache and results["second"].from_cache
+    assert results["second"].metrics == results["first"].metrics
