@@ -225,6 +225,7 @@ def load_dogs(split: str = "train", *, size: int = 64, test_fraction: float = 0.
         raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
     if size < 8:
         raise ValueError(f"size must be at least 8 pixels, got {size}")
+    budget = resolve_dogs_photos(photos)
     folder = dogs_image_dir()
     if not _has_images(folder):
         if not download:
@@ -233,7 +234,6 @@ def load_dogs(split: str = "train", *, size: int = 64, test_fraction: float = 0.
                 f"(fetches {DOGS_URL}, 757 MB)"))
         folder = _download_dogs()
     images_u8, labels, classes = _dogs_tensor(folder, size)
-    budget = resolve_dogs_photos(photos)
     if budget is not None and budget < len(labels):
         chosen = stratified_sample(labels, budget, seed)
         images_u8, labels = images_u8[chosen], labels[chosen]
