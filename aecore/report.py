@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -150,7 +149,8 @@ def _plain(value: Any) -> Any:
 
 
 def benchmark_path(name: str) -> Path:
-    """Where ``benchmarks/<name>.py`` writes its results: ``benchmarks/results/<name>.json`` in the repository."""
+    """Where ``benchmarks/<name>.py`` writes its results (with ``save_benchmark`` from
+    ``benchmarks/_results.py``): ``benchmarks/results/<name>.json`` in the repository."""
     return REPO_ROOT / "benchmarks" / "results" / f"{name}.json"
 
 
@@ -170,40 +170,3 @@ def load_benchmark(name: str) -> dict[str, Any]:
     result["caption"] = (f"{result['caption']} (measured {p['date']} on {p['machine']}, {device}{p['threads']} threads, "
                          f"torch {p['torch']}, commit {p['commit']})")
     return result
-
-
-def provenance() -> dict[str, Any]:
-    """When, where and with what a benchmark ran (for :func:`load_benchmark`'s caption)."""
-    import datetime
-    import platform
-    import subprocess
-
-    import torch
-
-    from .config import pick_device
-
-    try:
-        git = lambda *args: subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                                           check=True).stdout.strip()
-        commit = git("rev-parse", "--short", "HEAD") + (" + local changes" if git("status", "--porcelain") else "")
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return {"date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-            "device": str(pick_device()), "threads": torch.get_num_threads(), "torch": torch.__version__.split("+")[0],
-            "commit": commit}
-
-
-def save_benchmark(name: str, rows: Sequence[Mapping[str, Any]], formats: Mapping[str, str], caption: str,
-                   **extra: Any) -> Path:
-    """Write a benchmark's results (with :func:`provenance`) where :func:`load_benchmark` finds them; atomic.
-
-    ``extra`` keys (JSON-serialisable) are stored beside ``rows``, e.g. raw per-seed numbers.
-    """
-    from .utils import atomic_path
-
-    path = benchmark_path(name)
-    blob = {"caption": caption, "formats": dict(formats), "rows": [dict(r) for r in rows], **extra,
-            "provenance": provenance()}
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(blob, indent=1, ensure_ascii=False) + "\n")
-    return path

@@ -95,17 +95,25 @@ def test_glue_values_glues_each_keyword_without_display(glued):
     assert glued == [("a", 1, False), ("b", "x", False)]
 
 
-def test_benchmark_results_round_trip_with_provenance(tmp_path, monkeypatch):
+def test_load_benchmark_adds_the_provenance_to_the_caption(tmp_path, monkeypatch):
+    import json
+
     from aecore import report
 
     monkeypatch.setattr(report, "REPO_ROOT", tmp_path)
     with pytest.raises(FileNotFoundError, match=r"python benchmarks/demo\.py"):
         report.load_benchmark("demo")
-    path = report.save_benchmark("demo", [{"variant": "a", "PSNR (dB)": 21.5}], {"PSNR (dB)": ".2f"}, "Short runs")
+    path = report.benchmark_path("demo")
     assert path == tmp_path / "benchmarks" / "results" / "demo.json"
+    provenance = {"date": "2026-01-02", "machine": "x86_64, 2 CPUs", "device": "cpu", "threads": 2, "torch": "2.5.1",
+                  "commit": "abc1234"}
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"caption": "Short runs", "formats": {"PSNR (dB)": ".2f"},
+                                "rows": [{"variant": "a", "PSNR (dB)": 21.5}], "provenance": provenance}))
     result = report.load_benchmark("demo")
     assert result["rows"] == [{"variant": "a", "PSNR (dB)": 21.5}] and result["formats"] == {"PSNR (dB)": ".2f"}
-    assert result["caption"].startswith("Short runs (measured ") and result["provenance"]["threads"] >= 1
+    assert result["caption"] == ("Short runs (measured 2026-01-02 on x86_64, 2 CPUs, cpu, 2 threads, torch 2.5.1, "
+                                 "commit abc1234)")
     path.write_text('{"rows": []}')
     with pytest.raises(ValueError, match="lacks"):
         report.load_benchmark("demo")
