@@ -126,7 +126,7 @@ def load_wafer_maps(path: str | Path | None = None, *, size: int = 32, encoding:
     ``WAFER_CLASSES[i]``). Unlabelled maps are dropped unless ``include_unlabelled``,
     which keeps them under a tenth class, ``"unlabelled"``. ``max_per_class`` keeps a
     seeded random subset of at most that many maps per class (the full set has
-    147,431 ``none`` maps). See :func:`maps_to_images` for ``size``, ``encoding`` and
+    147,431 ``none`` maps; see :meth:`LabelledImages.limit_per_class`). See :func:`maps_to_images` for ``size``, ``encoding`` and
     ``resample``.
 
     The first call unpickles the file (minutes for the full 2 GB) and caches the resized
