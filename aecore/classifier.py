@@ -10,8 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .models import eval_mode
-from .utils import apply_in_batches, module_device
+from .utils import apply_in_batches, eval_mode, module_device
 
 
 class ImageClassifier(nn.Module):

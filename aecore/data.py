@@ -31,7 +31,7 @@ from torchvision.datasets.utils import download_and_extract_archive
 from tqdm.auto import tqdm
 
 from .config import cache_root, data_root, dogs_photos
-from .utils import atomic_path, file_md5, stable_hash
+from .utils import atomic_path, check_number, file_md5, stable_hash
 
 MNIST_CLASSES = tuple(str(d) for d in range(10))
 # The four original MNIST files and their MD5 sums (the ones torchvision checks too).
@@ -84,6 +84,23 @@ class LabelledImages:
         index = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
         return LabelledImages(self.images[index], self.labels[index], self.classes)
 
+    def limit_per_class(self, n: int | None, seed: int = 0) -> "LabelledImages":
+        """A seeded random subset with at most ``n`` items of each class, in the original order
+        (all items, unchanged, when ``n`` is None)."""
+        if n is None:
+            return self
+        check_number("limit per class", n, whole=True, minimum=1)
+        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        taken = torch.zeros(len(self.classes), dtype=torch.long)
+        keep = []
+        for i in order.tolist():
+            label = int(self.labels[i])
+            if taken[label] < n:
+                taken[label] += 1
+                keep.append(i)
+        index = torch.tensor(sorted(keep), dtype=torch.long)
+        return LabelledImages(self.images[index], self.labels[index], self.classes)
+
     def class_counts(self) -> dict[str, int]:
         """Number of items per class name (classes with no item are left out)."""
         counts = torch.bincount(self.labels, minlength=len(self.classes))
@@ -93,7 +110,9 @@ class LabelledImages:
 # --------------------------------------------------------------------------- MNIST
 
 
-def _missing_data_message(name: str, expected: Path, how: str) -> str:
+def missing_data_message(name: str, expected: Path, how: str) -> str:
+    """The text of a :class:`DataNotFoundError`: data set ``name`` is not at ``expected``; set
+    AECORE_DATA (named with its current value) or get it as ``how`` says."""
     return (
         f"{name} not found: expected {expected}.\n"
         f"Either point AECORE_DATA at a folder that contains it (now: {data_root()}), "
@@ -157,7 +176,7 @@ def _prepare_mnist(download: bool) -> Path:
     if not download:
         missing = sorted(set(MNIST_MD5) - set(present))
         raise DataNotFoundError(
-            _missing_data_message("MNIST", source, "aecore.data.load_mnist(..., download=True)")
+            missing_data_message("MNIST", source, "aecore.data.load_mnist(..., download=True)")
             + f"\nMissing files: {', '.join(missing)}"
         )
     MNIST(str(work), train=True, download=True)  # torchvision: fetch, verify MD5, unpack
@@ -229,7 +248,7 @@ def load_dogs(split: str = "train", *, size: int = 64, test_fraction: float = 0.
     folder = dogs_image_dir()
     if not _has_images(folder):
         if not download:
-            raise DataNotFoundError(_missing_data_message(
+            raise DataNotFoundError(missing_data_message(
                 "Stanford Dogs", folder, "aecore.data.load_dogs(..., download=True) "
                 f"(fetches {DOGS_URL}, 757 MB)"))
         folder = _download_dogs()

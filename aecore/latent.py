@@ -9,8 +9,7 @@ import torch
 from torch import nn
 
 from .data import LabelledImages
-from .models import eval_mode
-from .utils import apply_in_batches, module_device
+from .utils import apply_in_batches, eval_mode, module_device
 
 
 def encode_dataset(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None,

@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .noise import PowerNormalizedLatentNoise
-from .utils import apply_in_batches, module_device
+from .utils import apply_in_batches, eval_mode, module_device
 
 
 def _mlp(sizes: Sequence[int], final_activation: bool = False) -> nn.Sequential:
@@ -294,17 +294,6 @@ def reconstruct(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None
 
     with eval_mode(model):
         return apply_in_batches(run, x, y if conditional else None, device=module_device(model), batch_size=batch_size)
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Context manager: put ``model`` in eval mode, restore its previous mode afterwards."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
 
 
 @contextmanager

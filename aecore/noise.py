@@ -1,4 +1,4 @@
-"""Noise layers: additive Gaussian input noise, and latent noise after power normalisation."""
+"""Noise: additive Gaussian input noise, and a layer that adds latent noise after power normalisation."""
 
 from __future__ import annotations
 
@@ -22,18 +22,6 @@ def add_input_noise(x: torch.Tensor, factor: float, *, clip: bool = True,
         else torch.randn_like(x)
     noisy = x + factor * noise
     return noisy.clamp(0.0, 1.0) if clip else noisy
-
-
-class GaussianInputNoise(nn.Module):
-    """Adds ``factor * N(0, 1)`` to its input in training mode (identity in eval mode)."""
-
-    def __init__(self, factor: float, clip: bool = True):
-        super().__init__()
-        check_number("noise factor", factor, minimum=0)
-        self.factor, self.clip = factor, clip
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return add_input_noise(x, self.factor, clip=self.clip) if self.training and self.factor > 0 else x
 
 
 def power_normalize(z: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:

@@ -1,12 +1,13 @@
-"""Helpers to put computed numbers into the book: glue several values, show a table."""
+"""Helpers to put computed numbers into the book: glue several values, show a table, keep results
+with short ids (:class:`Results`), and read the results that ``benchmarks/*.py`` wrote."""
 
 from __future__ import annotations
 
 import html
 import json
-import os
+import re
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from .config import REPO_ROOT
 
@@ -54,8 +55,102 @@ class Table:
                                                 for r in self.rows])
 
 
+_PREFIX = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_ROW_ID = re.compile(r"[A-Za-z0-9]+")
+
+
+class Results:
+    """A results table whose rows and columns have short ids, glued under ``<prefix>_<row>_<column>``.
+
+    ``prefix``: start of every glue name (letters, digits, ``_``); ``columns``: column id ->
+    display label, in table order (ids are Python identifiers); ``formats``: column id ->
+    format spec for the table, e.g. ``{"psnr": ".2f"}``. Row ids are letters and digits only,
+    so every glue name splits back into prefix, row and column. Example::
+
+        l2 = Results("l2", {"setting": "L2", "bce": "test BCE (nats/img)"}, formats={"bce": ".1f"})
+        l2.add("wd2", setting="weight decay 1e-2", bce=140.2)
+        display(l2.table(caption="Test set"))
+        l2.glue()                    # glues l2_wd2_setting and l2_wd2_bce
+        l2["wd2"]["bce"]             # 140.2; the prose cites {glue:text}`l2_wd2_bce:.1f`
+    """
+
+    def __init__(self, prefix: str, columns: Mapping[str, str], formats: Mapping[str, str] | None = None):
+        if not _PREFIX.fullmatch(prefix):
+            raise ValueError(f"prefix must be letters, digits and '_' starting with a letter, got {prefix!r}")
+        bad = [c for c in columns if not c.isidentifier()]
+        if not columns or bad:
+            raise ValueError(f"columns must map at least one identifier to a label; not identifiers: {bad}")
+        unknown = set(formats or {}) - set(columns)
+        if unknown:
+            raise ValueError(f"formats for unknown columns {sorted(unknown)}; columns are {list(columns)}")
+        self.prefix, self.columns, self.formats = prefix, dict(columns), dict(formats or {})
+        self._rows: dict[str, dict[str, Any]] = {}
+
+    def add(self, row: str, **values: Any) -> None:
+        """Add row ``row`` (letters and digits) with one keyword per column id; columns left out stay empty.
+
+        0-d tensors and NumPy scalars are stored as Python numbers, so they format and glue cleanly.
+        """
+        if not _ROW_ID.fullmatch(row):
+            raise ValueError(f"row ids must be letters and digits only (they become part of glue names), got {row!r}")
+        if row in self._rows:
+            raise ValueError(f"row {row!r} was already added to results {self.prefix!r}")
+        unknown = set(values) - set(self.columns)
+        if unknown:
+            raise ValueError(f"unknown columns {sorted(unknown)} for results {self.prefix!r}; columns are "
+                             f"{list(self.columns)}")
+        self._rows[row] = {column: _plain(value) for column, value in values.items()}
+
+    def __getitem__(self, row: str) -> dict[str, Any]:
+        """The values of one row: ``{column id: value}`` (a copy)."""
+        if row not in self._rows:
+            raise KeyError(f"no row {row!r} in results {self.prefix!r}; rows are {list(self._rows)}")
+        return dict(self._rows[row])
+
+    def __iter__(self) -> Iterator[str]:
+        """The row ids, in the order they were added."""
+        return iter(list(self._rows))
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def column(self, column: str) -> list[Any]:
+        """One column's values, in row order (``None`` where a row left it empty)."""
+        self._check_columns([column])
+        return [values.get(column) for values in self._rows.values()]
+
+    def name(self, row: str, column: str) -> str:
+        """The glue name of one cell: ``<prefix>_<row>_<column>``."""
+        return f"{self.prefix}_{row}_{column}"
+
+    def table(self, caption: str | None = None) -> Table:
+        """The rows as a :class:`Table`, headed by the display labels and formatted by ``formats``."""
+        rows = [{label: values.get(c, "") for c, label in self.columns.items()} for values in self._rows.values()]
+        formats = {self.columns[c]: spec for c, spec in self.formats.items()}
+        return Table(rows, formats=formats, caption=caption)
+
+    def glue(self, *columns: str) -> list[str]:
+        """Glue every filled cell of ``columns`` (default: all) with :func:`glue_values`; return the names glued."""
+        self._check_columns(columns)
+        chosen = columns or tuple(self.columns)
+        values = {self.name(row, c): cells[c] for row, cells in self._rows.items() for c in chosen if c in cells}
+        glue_values(**values)
+        return list(values)
+
+    def _check_columns(self, columns: Sequence[str]) -> None:
+        unknown = [c for c in columns if c not in self.columns]
+        if unknown:
+            raise ValueError(f"unknown columns {unknown} for results {self.prefix!r}; columns are {list(self.columns)}")
+
+
+def _plain(value: Any) -> Any:
+    """A 0-d tensor or NumPy scalar as the Python number it holds; anything else unchanged."""
+    return value.item() if getattr(value, "ndim", None) == 0 and hasattr(value, "item") else value
+
+
 def benchmark_path(name: str) -> Path:
-    """Where ``benchmarks/<name>.py`` writes its results: ``benchmarks/results/<name>.json`` in the repository."""
+    """Where ``benchmarks/<name>.py`` writes its results (with ``save_benchmark`` from
+    ``benchmarks/_results.py``): ``benchmarks/results/<name>.json`` in the repository."""
     return REPO_ROOT / "benchmarks" / "results" / f"{name}.json"
 
 
@@ -75,40 +170,3 @@ def load_benchmark(name: str) -> dict[str, Any]:
     result["caption"] = (f"{result['caption']} (measured {p['date']} on {p['machine']}, {device}{p['threads']} threads, "
                          f"torch {p['torch']}, commit {p['commit']})")
     return result
-
-
-def provenance() -> dict[str, Any]:
-    """When, where and with what a benchmark ran (for :func:`load_benchmark`'s caption)."""
-    import datetime
-    import platform
-    import subprocess
-
-    import torch
-
-    from .config import pick_device
-
-    try:
-        git = lambda *args: subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                                           check=True).stdout.strip()
-        commit = git("rev-parse", "--short", "HEAD") + (" + local changes" if git("status", "--porcelain") else "")
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return {"date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-            "device": str(pick_device()), "threads": torch.get_num_threads(), "torch": torch.__version__.split("+")[0],
-            "commit": commit}
-
-
-def save_benchmark(name: str, rows: Sequence[Mapping[str, Any]], formats: Mapping[str, str], caption: str,
-                   **extra: Any) -> Path:
-    """Write a benchmark's results (with :func:`provenance`) where :func:`load_benchmark` finds them; atomic.
-
-    ``extra`` keys (JSON-serialisable) are stored beside ``rows``, e.g. raw per-seed numbers.
-    """
-    from .utils import atomic_path
-
-    path = benchmark_path(name)
-    blob = {"caption": caption, "formats": dict(formats), "rows": [dict(r) for r in rows], **extra,
-            "provenance": provenance()}
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(blob, indent=1, ensure_ascii=False) + "\n")
-    return path

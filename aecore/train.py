@@ -28,10 +28,9 @@ from tqdm.auto import tqdm
 from .config import cache_root, pick_device
 from .config import seed as global_seed
 from .data import LabelledImages
-from .models import eval_mode
 from .noise import add_input_noise
-from .utils import (atomic_path, check_number, file_lock, module_device, seed_everything, stable_hash,
-                    tensor_fingerprint)
+from .utils import (atomic_path, check_number, eval_mode, file_lock, module_device, seed_everything,
+                    stable_hash, tensor_fingerprint)
 
 LOSSES = ("bce", "mse", "elbo", "ce")
 LR_SCHEDULES = ("constant", "cosine")

@@ -1,4 +1,5 @@
-"""Small helpers shared by several modules: seeding, atomic file writes, file locks, hashing, argument checks."""
+"""Small helpers shared by several modules: seeding, atomic file writes, file locks, hashing, argument checks,
+running a module in eval mode and in batches."""
 
 from __future__ import annotations
 
@@ -151,6 +152,17 @@ def module_device(module: torch.nn.Module) -> torch.device:
     """Device of a module's first parameter (CPU for a module without parameters)."""
     param = next(module.parameters(), None)
     return param.device if param is not None else torch.device("cpu")
+
+
+@contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Context manager: put ``model`` in eval mode, restore its previous mode afterwards (also on an error)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
 
 
 @torch.no_grad()

@@ -122,7 +122,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import aecore
-    from aecore.report import save_benchmark
+    from benchmarks._results import save_benchmark
 
     sources = source_photos(aecore.data_root())
     with tempfile.TemporaryDirectory(prefix="aecore-dogs-scale-") as tmp:

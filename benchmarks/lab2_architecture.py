@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aecore  # noqa: E402  (first: flushes denormals before any torch work)
 from aecore import metrics, models, recipes  # noqa: E402
-from aecore.report import save_benchmark  # noqa: E402
 from aecore.train import TrainConfig, fit_or_load  # noqa: E402
+from benchmarks._results import save_benchmark  # noqa: E402
 
 PLAIN = recipes.DOGS_ARCHITECTURE
 SHORT = TrainConfig(epochs=4, batch_size=32, lr=2e-3, loss="mse", hflip=True, lr_schedule="cosine")

@@ -37,8 +37,8 @@ import torch  # noqa: E402
 
 import aecore  # noqa: E402  (first: flushes denormals before any torch work)
 from aecore import classifier, latent, metrics, models, noise, recipes  # noqa: E402
-from aecore.report import save_benchmark  # noqa: E402
 from aecore.train import evaluate, fit_or_load  # noqa: E402
+from benchmarks._results import save_benchmark  # noqa: E402
 
 # quantity -> (label, lab, comparison, target, format)
 TARGETS = {

@@ -1,3 +1,5 @@
+import types
+
 import pytest
 import torch
 
@@ -42,16 +44,49 @@ def test_device_can_be_forced_to_cpu(monkeypatch):
     assert config.pick_device() == torch.device("cpu")
 
 
-def test_auto_device_matches_what_torch_offers(monkeypatch):
+def offer_devices(monkeypatch, cuda: bool, mps: bool) -> None:
+    """Make torch report CUDA and MPS as available or not, whatever this machine has."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+
+
+@pytest.mark.parametrize("setting", [None, "", "  "])
+@pytest.mark.parametrize("cuda, mps, expected", [
+    (True, True, "cuda"),   # CUDA first
+    (True, False, "cuda"),
+    (False, True, "mps"),   # then Apple's MPS
+    (False, False, "cpu"),  # then the CPU
+])
+def test_auto_device_prefers_cuda_then_mps_then_cpu(monkeypatch, setting, cuda, mps, expected):
+    if setting is None:
+        monkeypatch.delenv("AECORE_DEVICE", raising=False)
+    else:
+        monkeypatch.setenv("AECORE_DEVICE", setting)  # empty means auto-select
+    offer_devices(monkeypatch, cuda, mps)
+    assert config.pick_device() == torch.device(expected)
+
+
+def test_auto_device_is_the_cpu_for_a_torch_without_mps_support(monkeypatch):
     monkeypatch.delenv("AECORE_DEVICE", raising=False)
-    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
-    assert config.pick_device().type == expected
-
-
-def test_forcing_missing_cuda_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setenv("AECORE_DEVICE", "cuda")
-    with pytest.raises(RuntimeError, match="no CUDA device"):
+    # torch.backends re-imports a deleted submodule on access, so replace the whole namespace.
+    monkeypatch.setattr(torch, "backends", types.SimpleNamespace())
+    assert config.pick_device() == torch.device("cpu")
+
+
+@pytest.mark.parametrize("setting, expected", [(" CUDA:1 ", "cuda:1"), ("mps", "mps"), ("cpu", "cpu")])
+def test_forced_device_wins_over_auto_selection(monkeypatch, setting, expected):
+    offer_devices(monkeypatch, cuda=True, mps=True)
+    monkeypatch.setenv("AECORE_DEVICE", setting)
+    assert config.pick_device() == torch.device(expected)
+
+
+@pytest.mark.parametrize("setting, match", [("cuda", "no CUDA device"), ("cuda:0", "no CUDA device"),
+                                            ("mps", "MPS, but it is not available")])
+def test_forcing_a_missing_device_is_a_clear_error(monkeypatch, setting, match):
+    offer_devices(monkeypatch, cuda=False, mps=False)
+    monkeypatch.setenv("AECORE_DEVICE", setting)
+    with pytest.raises(RuntimeError, match=match):
         config.pick_device()
 
 

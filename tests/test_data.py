@@ -152,6 +152,22 @@ def test_subset_none_returns_everything(tiny_images):
         tiny_images.subset(0)
 
 
+def test_limit_per_class_keeps_a_seeded_subset_of_each_class_in_order():
+    labels = torch.tensor([0, 0, 0, 0, 0, 1, 1, 2])
+    images = torch.arange(8, dtype=torch.float32).view(8, 1, 1, 1)  # image i holds the value i
+    items = LabelledImages(images, labels, ["a", "b", "c", "d"])
+    limited = items.limit_per_class(2, seed=0)
+    assert limited.class_counts() == {"a": 2, "b": 2, "c": 1} and limited.classes == items.classes
+    kept = limited.images.flatten().long()
+    assert torch.equal(limited.labels, labels[kept]) and kept.tolist() == sorted(kept.tolist())
+    assert torch.equal(items.limit_per_class(2, seed=0).images, limited.images)
+    others = {tuple(items.limit_per_class(2, seed=s).images.flatten().tolist()) for s in range(10)}
+    assert len(others) > 1, "the seed picks which items of a large class are kept"
+    assert items.limit_per_class(None) is items
+    with pytest.raises(ValueError, match="limit per class"):
+        items.limit_per_class(0)
+
+
 # --------------------------------------------------------------------------- splits
 
 def test_stratified_split_keeps_every_class_in_both_parts():

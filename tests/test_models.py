@@ -88,9 +88,15 @@ def test_reconstruct_is_in_unit_range_and_restores_mode():
 
 
 def test_reconstruct_conditional_model_needs_labels():
-    model = models.ConditionalVAE(latent_dim=3)
-    out = models.reconstruct(model, torch.rand(2, 1, 28, 28), torch.tensor([0, 9]))
-    assert out.shape == (2, 1, 28, 28)
+    torch.manual_seed(0)
+    model = models.ConditionalVAE(latent_dim=3).train()
+    x = torch.rand(2, 1, 28, 28)
+    with pytest.raises(ValueError, match="conditional model needs the labels y"):
+        models.reconstruct(model, x)
+    assert model.training, "the failed call leaves the model in its previous mode"
+    out = models.reconstruct(model, x, torch.tensor([0, 9]))
+    swapped = models.reconstruct(model, x, torch.tensor([9, 0]))
+    assert out.shape == (2, 1, 28, 28) and not torch.allclose(out, swapped), "the labels reach the model"
 
 
 def test_latent_noise_at_eval_is_reproducible_and_switched_off_afterwards():

@@ -20,15 +20,6 @@ def test_clipped_input_noise_stays_in_unit_range_and_is_reproducible():
     assert torch.equal(a, b) and a.min() >= 0 and a.max() <= 1 and not torch.equal(a, x)
 
 
-def test_input_noise_module_only_acts_in_training():
-    layer = noise.GaussianInputNoise(0.4)
-    x = torch.rand(4, 1, 8, 8)
-    assert torch.equal(layer.eval()(x), x)
-    assert not torch.equal(layer.train()(x), x)
-    with pytest.raises(ValueError):
-        noise.GaussianInputNoise(-0.1)
-
-
 def test_power_normalize_gives_unit_mean_square_per_code():
     z = torch.randn(6, 16, 8, 8) * torch.arange(1, 7).view(6, 1, 1, 1)
     p = noise.power_normalize(z).pow(2).flatten(1).mean(1)

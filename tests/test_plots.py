@@ -17,22 +17,34 @@ def close_figures():
 
 
 def test_show_images_tiles_with_make_grid():
-    ax = plots.show_images(torch.rand(10, 1, 28, 28), nrow=5, title="digits")
+    images = torch.rand(10, 1, 28, 28)
+    ax = plots.show_images(images, nrow=5, title="digits")
     (img,) = ax.get_images()
-    h, w = img.get_array().shape[:2]
+    grid = torch.from_numpy(img.get_array().data)
+    h, w = grid.shape[:2]
     assert (h, w) == (2 * 28 + 3 * 2, 5 * 28 + 6 * 2) and ax.get_title() == "digits"
+    # Image 6 is the second of the second row, 2-pixel white gaps around every tile.
+    assert torch.equal(grid[32:60, 32:60, 0], images[6, 0]) and (grid[:2] == 1).all() and (grid[:, 30:32] == 1).all()
     with pytest.raises(ValueError):
         plots.show_images(torch.rand(28, 28))
 
 
-def test_image_rows_has_one_row_per_label_and_captions(tmp_path):
-    fig = plots.image_rows({"clean": torch.rand(4, 1, 8, 8), "noisy": torch.rand(4, 1, 8, 8)},
-                           captions=["a", "b", "c", "d"])
+def test_image_rows_has_one_row_per_label_and_captions():
+    grey = torch.rand(4, 1, 8, 8)
+    colour = torch.rand(3, 3, 8, 8) * 1.4 - 0.2  # a shorter row, with values outside [0, 1]
+    fig = plots.image_rows({"clean": grey, "colour": colour}, captions=["a", "b", "c", "d"])
     axes = fig.axes
-    assert len(axes) == 8 and axes[0].get_ylabel() == "clean" and axes[4].get_ylabel() == "noisy"
-    assert [ax.get_xlabel() for ax in axes[4:]] == ["a", "b", "c", "d"]
-    fig.savefig(tmp_path / "rows.png")
-    assert (tmp_path / "rows.png").stat().st_size > 1000
+    assert len(axes) == 8 and axes[0].get_ylabel() == "clean" and axes[4].get_ylabel() == "colour"
+    assert [ax.get_ylabel() for ax in axes[1:4] + axes[5:]] == [""] * 6  # one label per row
+    assert [ax.get_xlabel() for ax in axes[4:]] == ["a", "b", "c", "d"] and axes[0].get_xlabel() == ""
+    for c in range(4):  # the grey row shows each image as it is, on a fixed 0..1 grey scale
+        (image,) = axes[c].get_images()
+        assert torch.equal(torch.from_numpy(image.get_array().data), grey[c, 0])
+        assert image.get_clim() == (0, 1) and image.get_cmap().name == "gray"
+    for c in range(3):  # colour images as (H, W, 3), clipped to [0, 1]
+        shown = torch.from_numpy(axes[4 + c].get_images()[0].get_array().data)
+        assert shown.shape == (8, 8, 3) and torch.equal(shown, colour[c].clamp(0, 1).permute(1, 2, 0))
+    assert axes[7].get_images() == []  # the colour row has no fourth image
 
 
 def test_latent_scatter_one_series_per_class_plus_grid():

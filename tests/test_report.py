@@ -1,6 +1,8 @@
+import numpy as np
 import pytest
+import torch
 
-from aecore.report import Table
+from aecore.report import Results, Table
 
 
 def test_table_formats_columns_and_escapes_html():
@@ -17,17 +19,101 @@ def test_empty_table_is_an_error():
         Table([])
 
 
-def test_benchmark_results_round_trip_with_provenance(tmp_path, monkeypatch):
+@pytest.fixture
+def glued(monkeypatch):
+    """Record myst_nb.glue calls as (name, value, display) instead of displaying them."""
+    import myst_nb
+
+    calls = []
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: calls.append((name, value, display)))
+    return calls
+
+
+def l2_results() -> Results:
+    results = Results("l2", {"setting": "L2", "bce": "test BCE (nats/img)", "w": "Σ‖w‖²"},
+                      formats={"bce": ".1f", "w": ",.0f"})
+    results.add("base", setting="none", bce=torch.tensor(131.26), w=np.float32(20512.4))
+    results.add("wd2", setting="weight decay 1e-2", bce=140.04)  # no Σ‖w‖² for this row
+    return results
+
+
+def test_results_rows_and_columns_by_short_id():
+    results = l2_results()
+    assert list(results) == ["base", "wd2"] and len(results) == 2
+    assert results["wd2"] == {"setting": "weight decay 1e-2", "bce": 140.04}
+    base_bce = results["base"]["bce"]
+    assert type(base_bce) is float and base_bce == pytest.approx(131.26, abs=1e-4)  # a plain number, not a tensor
+    assert results.column("setting") == ["none", "weight decay 1e-2"] and results.column("w")[1] is None
+    assert results.name("wd2", "bce") == "l2_wd2_bce"
+    with pytest.raises(KeyError, match="wd3"):
+        results["wd3"]
+
+
+def test_results_table_shows_display_labels_and_formats():
+    table = l2_results().table(caption="Test set")
+    assert table.columns == ["L2", "test BCE (nats/img)", "Σ‖w‖²"] and table.caption == "Test set"
+    lines = repr(table).splitlines()
+    assert lines[1].split() == ["none", "131.3", "20,512"]
+    assert lines[2].split() == ["weight", "decay", "1e-2", "140.0"]  # the missing Σ‖w‖² cell is empty
+    assert "<td>140.0</td><td></td>" in table._repr_html_()
+
+
+def test_results_glue_every_cell_under_prefix_row_column(glued):
+    results = l2_results()
+    names = results.glue()
+    assert names == ["l2_base_setting", "l2_base_bce", "l2_base_w", "l2_wd2_setting", "l2_wd2_bce"]
+    assert [name for name, _, _ in glued] == names and not any(display for _, _, display in glued)
+    assert dict((name, value) for name, value, _ in glued)["l2_wd2_bce"] == 140.04
+    glued.clear()
+    assert results.glue("bce") == ["l2_base_bce", "l2_wd2_bce"] == [name for name, _, _ in glued]
+    with pytest.raises(ValueError, match="unknown columns"):
+        results.glue("psnr")
+
+
+def test_results_refuse_ids_that_make_ambiguous_or_unknown_names():
+    with pytest.raises(ValueError, match="prefix"):
+        Results("2l", {"bce": "BCE"})
+    with pytest.raises(ValueError, match="identifier"):
+        Results("l2", {"test bce": "BCE"})
+    with pytest.raises(ValueError, match="formats for unknown columns"):
+        Results("l2", {"bce": "BCE"}, formats={"psnr": ".2f"})
+    results = Results("l2", {"bce": "BCE"})
+    with pytest.raises(ValueError, match="letters and digits"):
+        results.add("wd_2", bce=1.0)  # l2_wd_2_bce could also be row "wd", column "2_bce"
+    results.add("wd2", bce=1.0)
+    with pytest.raises(ValueError, match="already"):
+        results.add("wd2", bce=2.0)
+    with pytest.raises(ValueError, match=r"unknown columns \['psnr'\]"):
+        results.add("wd3", psnr=20.0)
+    assert list(results) == ["wd2"]
+
+
+def test_glue_values_glues_each_keyword_without_display(glued):
+    from aecore.report import glue_values
+
+    glue_values(a=1, b="x")
+    assert glued == [("a", 1, False), ("b", "x", False)]
+
+
+def test_load_benchmark_adds_the_provenance_to_the_caption(tmp_path, monkeypatch):
+    import json
+
     from aecore import report
 
     monkeypatch.setattr(report, "REPO_ROOT", tmp_path)
     with pytest.raises(FileNotFoundError, match=r"python benchmarks/demo\.py"):
         report.load_benchmark("demo")
-    path = report.save_benchmark("demo", [{"variant": "a", "PSNR (dB)": 21.5}], {"PSNR (dB)": ".2f"}, "Short runs")
+    path = report.benchmark_path("demo")
     assert path == tmp_path / "benchmarks" / "results" / "demo.json"
+    provenance = {"date": "2026-01-02", "machine": "x86_64, 2 CPUs", "device": "cpu", "threads": 2, "torch": "2.5.1",
+                  "commit": "abc1234"}
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"caption": "Short runs", "formats": {"PSNR (dB)": ".2f"},
+                                "rows": [{"variant": "a", "PSNR (dB)": 21.5}], "provenance": provenance}))
     result = report.load_benchmark("demo")
     assert result["rows"] == [{"variant": "a", "PSNR (dB)": 21.5}] and result["formats"] == {"PSNR (dB)": ".2f"}
-    assert result["caption"].startswith("Short runs (measured ") and result["provenance"]["threads"] >= 1
+    assert result["caption"] == ("Short runs (measured 2026-01-02 on x86_64, 2 CPUs, cpu, 2 threads, torch 2.5.1, "
+                                 "commit abc1234)")
     path.write_text('{"rows": []}')
     with pytest.raises(ValueError, match="lacks"):
         report.load_benchmark("demo")

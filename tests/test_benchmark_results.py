@@ -1,0 +1,49 @@
+"""benchmarks/_results.py: writing benchmark results that aecore.report.load_benchmark reads."""
+
+import subprocess
+
+import pytest
+import torch
+
+from aecore import report
+from benchmarks import _results
+
+
+def test_saved_results_load_back_with_their_provenance(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "REPO_ROOT", tmp_path)
+    path = _results.save_benchmark("demo", [{"variant": "a", "PSNR (dB)": 21.5}], {"PSNR (dB)": ".2f"}, "Short runs",
+                                   per_seed={"0": [1.0, 2.0]})
+    assert path == tmp_path / "benchmarks" / "results" / "demo.json"
+    assert [p.name for p in path.parent.iterdir()] == ["demo.json"], "no temporary file left behind"
+    result = report.load_benchmark("demo")
+    assert result["rows"] == [{"variant": "a", "PSNR (dB)": 21.5}] and result["formats"] == {"PSNR (dB)": ".2f"}
+    assert result["per_seed"] == {"0": [1.0, 2.0]}
+    provenance = result["provenance"]
+    assert provenance["threads"] == torch.get_num_threads() and provenance["torch"] == torch.__version__.split("+")[0]
+    assert result["caption"] == (f"Short runs (measured {provenance['date']} on {provenance['machine']}, "
+                                 f"{provenance['device']}, {provenance['threads']} threads, torch {provenance['torch']}, "
+                                 f"commit {provenance['commit']})")
+
+
+def test_commit_names_head_and_local_changes(tmp_path):
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=tmp_path, capture_output=True, text=True, check=True).stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / "a.txt").write_text("1")
+    git("add", "a.txt")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "one")
+    head = git("rev-parse", "--short", "HEAD")
+    assert _results.git_commit(tmp_path) == head
+    (tmp_path / "a.txt").write_text("2")
+    assert _results.git_commit(tmp_path) == f"{head} + local changes"
+
+
+def test_commit_is_unknown_outside_a_repository_or_without_git(tmp_path, monkeypatch):
+    assert _results.git_commit(tmp_path) == "unknown"  # tmp_path is no git repository
+
+    def no_git(*args, **kwargs):
+        raise FileNotFoundError("git")
+
+    monkeypatch.setattr(subprocess, "run", no_git)
+    assert _results.git_commit() == "unknown"
