@@ -6,7 +6,7 @@ the seed study does not retrain) with ``AECORE_SEED`` set, keeps going after a f
 and prints every cell that raised.
 
 Usage:
-    python tools/check_claims.py NOTEBOOK --seed 1 [--until CELL_ID] [--profile full]
+    python tools/check_claims.py NOTEBOOK --seed 1 [--until CELL_ID] [--profile full] [--output FILE]
 
 Exit status: 1 if a cell raised, else 0. Models come from (and go to) the usual cache.
 """
@@ -29,6 +29,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--until", help="stop before the cell with this id")
     parser.add_argument("--profile", default="full", choices=("quick", "full"))
+    parser.add_argument("--output", type=Path, help="also write the executed notebook here")
     args = parser.parse_args()
 
     notebook = nbformat.read(args.notebook, as_version=4)
@@ -41,6 +42,8 @@ def main() -> int:
     start = time.perf_counter()
     NotebookClient(notebook, timeout=None, allow_errors=True,
                    resources={"metadata": {"path": str(args.notebook.resolve().parent)}}).execute()
+    if args.output:
+        nbformat.write(notebook, args.output)
     failures = [(cell.get("id"), output) for cell in notebook.cells if cell.cell_type == "code"
                 for output in cell.get("outputs", []) if output.get("output_type") == "error"]
     for cell_id, output in failures:
