@@ -299,6 +299,10 @@ def train(model: nn.Module, train_data: LabelledImages, val_data: LabelledImages
                 f"training diverged (loss {history.final('train_loss')}); lower the learning rate (now {config.lr})")
         epochs.set_postfix({k: f"{v[-1]:.4g}" for k, v in history.metrics.items() if k.endswith("loss")})
     history.seconds = time.perf_counter() - start_time
+    # Back to the default layout, the one a model loaded from the cache has: noise drawn with
+    # randn_like follows the memory layout, so otherwise a freshly trained model and its cached
+    # copy would draw different latent noise and report slightly different numbers.
+    model.to(memory_format=torch.contiguous_format)
     model.eval()
     return history
 
