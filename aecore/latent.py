@@ -18,17 +18,8 @@ def encode_dataset(model: nn.Module, images: torch.Tensor, labels: torch.Tensor 
 
     For a VAE the posterior mean ``mu`` is returned; a conditional model needs ``labels``.
     """
-    conditional = getattr(model, "conditional", False)
-    if conditional and labels is None:
-        raise ValueError("a conditional model needs the labels to encode")
-
-    def run(xb: torch.Tensor, yb: torch.Tensor | None) -> torch.Tensor:
-        out = model.encode(xb, yb) if conditional else model.encode(xb)
-        return out[0] if isinstance(out, tuple) else out
-
-    with eval_mode(model):
-        return apply_in_batches(run, images, labels if conditional else None,
-                                device=module_device(model), batch_size=batch_size)
+    out = _encode_in_batches(model, images, labels, batch_size)
+    return out[0] if isinstance(out, tuple) else out
 
 
 def encode_posterior(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None,
@@ -39,11 +30,18 @@ def encode_posterior(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
     """
     if not getattr(model, "variational", False):
         raise ValueError(f"{type(model).__name__} is not variational: it has no posterior (use encode_dataset)")
+    return _encode_in_batches(model, images, labels, batch_size)
+
+
+def _encode_in_batches(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None,
+                       batch_size: int) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """``model.encode`` of ``images`` in eval mode, batch by batch on the model's device: its output
+    (codes, or a VAE's ``(mu, logvar)``) concatenated on the CPU. A conditional model needs ``labels``."""
     conditional = getattr(model, "conditional", False)
     if conditional and labels is None:
         raise ValueError("a conditional model needs the labels to encode")
 
-    def run(xb: torch.Tensor, yb: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def run(xb: torch.Tensor, yb: torch.Tensor | None):
         return model.encode(xb, yb) if conditional else model.encode(xb)
 
     with eval_mode(model):

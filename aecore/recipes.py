@@ -51,10 +51,8 @@ def digit_classifier_config() -> TrainConfig:
 
 
 def lab3_bce_config() -> TrainConfig:
-    """Lab 3's training of its main models (tasks 2 and 3): lr :data:`VAE_LR`, 12 epochs (full) or 2 (quick).
-
-    The autoencoder trains with BCE; ``replace(lab3_bce_config(), loss="elbo")`` trains the (C)VAEs.
-    """
+    """Lab 3's training of its main autoencoder (tasks 2 and 3): BCE, lr :data:`VAE_LR`, 12 epochs (full) or
+    2 (quick). The (C)VAEs train with :func:`lab3_elbo_config`."""
     return TrainConfig(epochs=choose(quick=2, full=12), batch_size=128, lr=VAE_LR, loss="bce")
 
 
@@ -83,5 +81,5 @@ def dogs_autoencoder(latent_noise: float | None = 0.0, latent_channels: int = 16
 def dogs_config(epochs: int | None = None) -> TrainConfig:
     """Lab 2's recipe: MSE, Adam with batch 8 and lr 1e-3, cosine schedule, random flips;
     ``epochs`` defaults to 10 (full) or 1 (quick)."""
-    return TrainConfig(epochs=epochs or choose(quick=1, full=10), batch_size=8, lr=1e-3, loss="mse", hflip=True,
+    return TrainConfig(epochs=choose(quick=1, full=10) if epochs is None else epochs, batch_size=8, lr=1e-3, loss="mse", hflip=True,
                        lr_schedule="cosine")
