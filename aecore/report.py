@@ -7,7 +7,7 @@ import html
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .config import REPO_ROOT
 
@@ -170,3 +170,11 @@ def load_benchmark(name: str) -> dict[str, Any]:
     result["caption"] = (f"{result['caption']} (measured {p['date']} on {p['machine']}, {device}{p['threads']} threads, "
                          f"torch {p['torch']}, commit {p['commit']})")
     return result
+
+
+def benchmark_table(name: str, where: Callable[[Mapping[str, Any]], bool] | None = None) -> Table:
+    """The results of ``benchmarks/<name>.py`` (:func:`load_benchmark`) as a :class:`Table` with their
+    formats and provenance caption; ``where(row)`` keeps only some rows."""
+    result = load_benchmark(name)
+    rows = [row for row in result["rows"] if where is None or where(row)]
+    return Table(rows, formats=result["formats"], caption=result["caption"])

@@ -1,7 +1,10 @@
+import json
+
 import numpy as np
 import pytest
 import torch
 
+from aecore import report
 from aecore.report import Results, Table
 
 
@@ -117,3 +120,16 @@ def test_load_benchmark_adds_the_provenance_to_the_caption(tmp_path, monkeypatch
     path.write_text('{"rows": []}')
     with pytest.raises(ValueError, match="lacks"):
         report.load_benchmark("demo")
+
+
+def test_benchmark_table_keeps_the_chosen_rows_with_formats_and_provenance(tmp_path, monkeypatch):
+    path = tmp_path / "study.json"
+    path.write_text(json.dumps({
+        "rows": [{"quantity": "Lab 1: a", "v": 1.234}, {"quantity": "Lab 2: b", "v": 2.0}], "formats": {"v": ".1f"},
+        "caption": "Study", "provenance": {"date": "2026-01-01", "machine": "m", "threads": 1, "torch": "2",
+                                            "commit": "abc"}}))
+    monkeypatch.setattr(report, "benchmark_path", lambda name: path)
+    table = report.benchmark_table("study", where=lambda row: row["quantity"].startswith("Lab 1:"))
+    assert [row["quantity"] for row in table.rows] == ["Lab 1: a"] and table.cell("v", 1.234) == "1.2"
+    assert table.caption.startswith("Study (measured 2026-01-01") and "commit abc" in table.caption
+    assert len(report.benchmark_table("study").rows) == 2
