@@ -10,19 +10,19 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .losses import classification_losses
+from .models import Model
 from .utils import apply_in_batches, eval_mode, module_device
 
 
-class ImageClassifier(nn.Module):
+class ImageClassifier(Model):
     """Two conv blocks + MLP head for square images (in_channels x image_size x image_size) in [0, 1].
 
     ``forward`` returns logits (N, classes). Trained with ``TrainConfig(loss="ce")``.
     ``image_size`` must be divisible by 4 (two 2x2 max-poolings).
     """
 
-    classifier = True
-    variational = False
-    conditional = False
+    trains_with = ("ce",)
 
     def __init__(self, num_classes: int = 10, width: int = 32, in_channels: int = 1, image_size: int = 28):
         super().__init__()
@@ -35,10 +35,14 @@ class ImageClassifier(nn.Module):
             nn.Flatten(), nn.Dropout(0.25), nn.Linear(2 * width * side * side, 128), nn.ReLU(),
             nn.Dropout(0.25), nn.Linear(128, num_classes),
         )
-        self.hparams = dict(num_classes=num_classes, width=width, in_channels=in_channels, image_size=image_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (N, in_channels, image_size, image_size) -> class logits (N, num_classes)."""
         return self.net(x)
+
+    def training_losses(self, inputs, target, labels, config) -> dict[str, torch.Tensor]:
+        """Cross-entropy of the logits of ``inputs`` against ``labels`` (``loss``) and accuracy (``acc``)."""
+        return classification_losses(self(inputs), labels)
 
 
 class DigitClassifier(ImageClassifier):
@@ -46,7 +50,6 @@ class DigitClassifier(ImageClassifier):
 
     def __init__(self, num_classes: int = 10, width: int = 32):
         super().__init__(num_classes, width)
-        self.hparams = dict(num_classes=num_classes, width=width)  # as before the split: keeps cached models valid
 
 
 def predict_proba(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:

@@ -22,6 +22,7 @@ Environment variables
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import TypeVar
@@ -53,9 +54,37 @@ def choose(*, quick: T, full: T) -> T:
     """Return ``quick`` or ``full`` depending on the active profile.
 
     Notebooks use this for every setting that differs between a fast check and the
-    real lab run, e.g. ``epochs = choose(quick=1, full=20)``.
+    real lab run, e.g. ``epochs = choose(quick=1, full=20)``. The two variants must be of the
+    same kind (TypeError otherwise), so a setting that only one profile defines fails in both:
+    dataclass instances of the same class, dicts with the same keys, or values of one type
+    (an int and a float count as numbers; None stands for "no limit" beside anything).
     """
+    _check_same_shape(quick, full)
     return quick if profile() == "quick" else full
+
+
+def _check_same_shape(quick, full) -> None:
+    """Raise TypeError naming the difference unless ``quick`` and ``full`` are variants of one setting."""
+    if quick is None or full is None:
+        return
+    if dataclasses.is_dataclass(quick) or dataclasses.is_dataclass(full):
+        if type(quick) is not type(full):
+            raise TypeError(f"choose: quick is a {type(quick).__name__}, full a {type(full).__name__}; "
+                            "give both profiles the same settings class")
+        return
+    if isinstance(quick, dict) and isinstance(full, dict):
+        if quick.keys() != full.keys():
+            only_quick, only_full = sorted(quick.keys() - full.keys()), sorted(full.keys() - quick.keys())
+            raise TypeError(f"choose: the quick and full settings differ in their fields (only in quick: "
+                            f"{only_quick}, only in full: {only_full}); define every field in both")
+        return
+    numbers = (int, float)
+    if isinstance(quick, numbers) and isinstance(full, numbers) and not isinstance(quick, bool) \
+            and not isinstance(full, bool):
+        return
+    if type(quick) is not type(full):
+        raise TypeError(f"choose: quick={quick!r} and full={full!r} are of different types "
+                        f"({type(quick).__name__}, {type(full).__name__})")
 
 
 def _setting(name: str) -> str:

@@ -14,13 +14,14 @@ archive is unpacked into ``<cache root>/stanford_dogs/Images``.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import math
 import os
 import shutil
 import struct
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -39,7 +40,11 @@ MNIST_MD5 = dict(MNIST.resources)
 
 DOGS_URL = "http://vision.stanford.edu/aditya86/ImageNetDogs/images.tar"
 DOGS_TAR_MD5 = "1bb1f2a596ae7057f99d7d75860002ef"
-DOGS_CACHE_VERSION = 2
+DOGS_CACHE_VERSION = 3
+# How load_square_image turns a photo into a square tensor. Part of the dog sets' origin (and so of
+# the models' cache keys): change the values, or bump "version" when the code changes, never silently.
+DOGS_PREPROCESSING = {"version": 1, "crop": "centre square", "resample": "bicubic", "jpeg_draft": "2x size",
+                      "reducing_gap": 3.0, "mode": "RGB"}
 # Largest share of undecodable photos that load_dogs skips (with a warning) rather than fails on.
 MAX_BAD_PHOTO_SHARE = 0.1
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -55,11 +60,16 @@ class LabelledImages:
 
     ``images``: float32 tensor (N, C, H, W) with values in [0, 1];
     ``labels``: int64 tensor (N,); ``classes``: class names indexed by label.
+    ``origin``: for sets decoded from lossy files (Stanford Dogs), a hash of the source files'
+    contents and the preprocessing settings, which then identifies the set in the model cache
+    (decoders may differ in the last bit between installs); None: the pixels identify it.
+    A set with an origin must not be changed in place.
     """
 
     images: torch.Tensor
     labels: torch.Tensor
     classes: Sequence[str]
+    origin: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4:
@@ -82,7 +92,12 @@ class LabelledImages:
         if n <= 0:
             raise ValueError(f"subset size must be positive, got {n}")
         index = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
-        return LabelledImages(self.images[index], self.labels[index], self.classes)
+        return LabelledImages(self.images[index], self.labels[index], self.classes,
+                              self._derived_origin("subset", n, seed))
+
+    def _derived_origin(self, *how) -> str | None:
+        """The origin of a set derived from this one by ``how`` (None if this set has none)."""
+        return None if self.origin is None else stable_hash({"from": self.origin, "how": list(how)})
 
     def limit_per_class(self, n: int | None, seed: int = 0) -> "LabelledImages":
         """A seeded random subset with at most ``n`` items of each class, in the original order
@@ -99,7 +114,8 @@ class LabelledImages:
                 taken[label] += 1
                 keep.append(i)
         index = torch.tensor(sorted(keep), dtype=torch.long)
-        return LabelledImages(self.images[index], self.labels[index], self.classes)
+        return LabelledImages(self.images[index], self.labels[index], self.classes,
+                              self._derived_origin("limit_per_class", n, seed))
 
     def class_counts(self) -> dict[str, int]:
         """Number of items per class name (classes with no item are left out)."""
@@ -252,17 +268,17 @@ def load_dogs(split: str = "train", *, size: int = 64, test_fraction: float = 0.
                 "Stanford Dogs", folder, "aecore.data.load_dogs(..., download=True) "
                 f"(fetches {DOGS_URL}, 757 MB)"))
         folder = _download_dogs()
-    images_u8, labels, classes = _dogs_tensor(folder, size)
+    images_u8, labels, classes, digests = _dogs_tensor(folder, size)
+    index = torch.arange(len(labels))
     if budget is not None and budget < len(labels):
-        chosen = stratified_sample(labels, budget, seed)
-        images_u8, labels = images_u8[chosen], labels[chosen]
+        index = stratified_sample(labels, budget, seed)
     if split != "all":
-        order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
-        n_test = max(1, round(test_fraction * len(labels)))
-        index = order[:n_test] if split == "test" else order[n_test:]
-        index = index.sort().values
-        images_u8, labels = images_u8[index], labels[index]
-    data = LabelledImages(images_u8.float().div_(255.0), labels, classes)
+        order = torch.randperm(len(index), generator=torch.Generator().manual_seed(seed))
+        n_test = max(1, round(test_fraction * len(index)))
+        index = index[(order[:n_test] if split == "test" else order[n_test:]).sort().values]
+    origin = stable_hash({"data set": "Stanford Dogs", "size": size, "preprocessing": DOGS_PREPROCESSING,
+                          "classes": classes, "photos": stable_hash([digests[i] for i in index.tolist()], 32)}, 32)
+    data = LabelledImages(images_u8[index].float().div_(255.0), labels[index], classes, origin)
     return data.subset(limit, seed)
 
 
@@ -384,8 +400,9 @@ def breed_name(folder_name: str) -> str:
     return folder_name.split("-", 1)[-1].replace("_", " ")
 
 
-def _dogs_tensor(folder: Path, size: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """Load (or build and cache) all dog photos as uint8 (N, 3, size, size), labels, classes."""
+def _dogs_tensor(folder: Path, size: int) -> tuple[torch.Tensor, torch.Tensor, list[str], list[str]]:
+    """Load (or build and cache) all dog photos: uint8 (N, 3, size, size), labels (N,), classes, and the
+    SHA-256 of each decoded file's bytes (N strings)."""
     files = _list_images(folder)
     if not files:
         raise DataNotFoundError(f"No JPEG/PNG images in the breed folders under {folder}.")
@@ -399,7 +416,7 @@ def _dogs_tensor(folder: Path, size: int) -> tuple[torch.Tensor, torch.Tensor, l
             torch.save(blob, tmp)
     if blob["skipped"]:
         warnings.warn(_skipped_message(folder, blob["skipped"], len(files)))
-    return blob["images"], blob["labels"], [breed_name(c) for c in blob["classes"]]
+    return blob["images"], blob["labels"], [breed_name(c) for c in blob["classes"]], blob["sha256"]
 
 
 def _stamp(path: Path, rel: str) -> tuple[str, int, int]:
@@ -420,6 +437,8 @@ def _read_dogs_cache(cache_file: Path, files: list[str], size: int) -> dict | No
             raise ValueError(f"its images have shape {tuple(blob['images'].shape)}, dtype {blob['images'].dtype}")
         if blob["classes"] != classes or not torch.equal(blob["labels"], labels):
             raise ValueError("its labels or classes do not match its file list")
+        if len(blob["sha256"]) != len(kept):
+            raise ValueError(f"it has {len(blob['sha256'])} checksums for {len(kept)} photos")
         return blob
     except Exception as err:  # corrupt, truncated or mismatching cache: rebuild it
         warnings.warn(f"Ignoring unusable cache {cache_file} ({type(err).__name__}: {err}); rebuilding it.")
@@ -430,15 +449,17 @@ def _decode_dogs(folder: Path, files: list[str], size: int) -> dict:
     """Decode every photo; skip those that fail. Returns the blob that is cached.
 
     Keys: ``images`` uint8 (N, 3, size, size), ``labels`` int64 (N,), ``classes`` (folder
-    names), ``files`` (the N decoded relative paths) and ``skipped`` ([path, reason] pairs).
+    names), ``files`` (the N decoded relative paths), ``sha256`` (hex digests of their bytes)
+    and ``skipped`` ([path, reason] pairs).
     Raises ValueError when more than :data:`MAX_BAD_PHOTO_SHARE` of the files fail.
     """
     images = torch.empty((len(files), 3, size, size), dtype=torch.uint8)
-    kept, skipped = [], []
+    kept, digests, skipped = [], [], []
     for rel in tqdm(files, desc=f"Resizing dog photos to {size}px", leave=False):
         try:
             images[len(kept)] = load_square_image(folder / rel, size)
             kept.append(rel)
+            digests.append(hashlib.sha256((folder / rel).read_bytes()).hexdigest())
         except OSError as err:  # PIL: truncated file, empty file, not an image (UnidentifiedImageError)
             what = "not a readable image" if isinstance(err, UnidentifiedImageError) else str(err)
             skipped.append([rel, f"{what}, {(folder / rel).stat().st_size} bytes"])
@@ -449,7 +470,8 @@ def _decode_dogs(folder: Path, files: list[str], size: int) -> dict:
             "unpacking is probably incomplete: unpack images.tar again (or load with download=True).")
     labels, classes = _labels_of(kept)
     images = images[:len(kept)].clone() if skipped else images
-    return {"images": images, "labels": labels, "classes": classes, "files": kept, "skipped": skipped}
+    return {"images": images, "labels": labels, "classes": classes, "files": kept, "sha256": digests,
+            "skipped": skipped}
 
 
 def _examples(skipped: Sequence[Sequence[str]], shown: int = 10) -> str:

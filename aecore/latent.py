@@ -9,44 +9,31 @@ import torch
 from torch import nn
 
 from .data import LabelledImages
+from .models import LatentModel, VariationalAutoencoder
 from .utils import apply_in_batches, eval_mode, module_device
 
 
-def encode_dataset(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None,
+def encode_dataset(model: LatentModel, images: torch.Tensor, labels: torch.Tensor | None = None,
                    batch_size: int = 1000) -> torch.Tensor:
     """Codes of ``images`` (N, C, H, W) in eval mode, on the CPU: shape (N, *latent_shape).
 
-    For a VAE the posterior mean ``mu`` is returned; a conditional model needs ``labels``.
+    These are ``model.code``: for a VAE the posterior mean ``mu``. The batches are moved to the
+    model's device; a conditional model needs ``labels``.
     """
-    out = _encode_in_batches(model, images, labels, batch_size)
-    return out[0] if isinstance(out, tuple) else out
+    with eval_mode(model):
+        return apply_in_batches(model.code, images, labels, device=module_device(model), batch_size=batch_size)
 
 
-def encode_posterior(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None,
+def encode_posterior(model: VariationalAutoencoder, images: torch.Tensor, labels: torch.Tensor | None = None,
                      batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
     """A VAE's posterior ``(mu, logvar)`` of ``images`` (N, C, H, W), each (N, *latent_shape), on the CPU.
 
     The batches are moved to the model's device; a conditional model needs ``labels``.
     """
-    if not getattr(model, "variational", False):
+    if not isinstance(model, VariationalAutoencoder):
         raise ValueError(f"{type(model).__name__} is not variational: it has no posterior (use encode_dataset)")
-    return _encode_in_batches(model, images, labels, batch_size)
-
-
-def _encode_in_batches(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None,
-                       batch_size: int) -> torch.Tensor | tuple[torch.Tensor, ...]:
-    """``model.encode`` of ``images`` in eval mode, batch by batch on the model's device: its output
-    (codes, or a VAE's ``(mu, logvar)``) concatenated on the CPU. A conditional model needs ``labels``."""
-    conditional = getattr(model, "conditional", False)
-    if conditional and labels is None:
-        raise ValueError("a conditional model needs the labels to encode")
-
-    def run(xb: torch.Tensor, yb: torch.Tensor | None):
-        return model.encode(xb, yb) if conditional else model.encode(xb)
-
     with eval_mode(model):
-        return apply_in_batches(run, images, labels if conditional else None,
-                                device=module_device(model), batch_size=batch_size)
+        return apply_in_batches(model.encode, images, labels, device=module_device(model), batch_size=batch_size)
 
 
 def kl_per_dimension(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -64,18 +51,13 @@ def active_dimensions(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     return int((kl_per_dimension(model, images, labels) > threshold).sum())
 
 
-def decode_codes(model: nn.Module, codes: torch.Tensor, labels: torch.Tensor | None = None,
+def decode_codes(model: LatentModel, codes: torch.Tensor, labels: torch.Tensor | None = None,
                  batch_size: int = 1000) -> torch.Tensor:
-    """Images in [0, 1] decoded from ``codes`` (N, *latent_shape) in eval mode, on the CPU."""
-    conditional = getattr(model, "conditional", False)
-    if conditional and labels is None:
-        raise ValueError("a conditional model needs the labels to decode")
+    """Images in [0, 1] decoded from ``codes`` (N, *latent_shape) in eval mode, on the CPU.
 
-    def run(zb: torch.Tensor, yb: torch.Tensor | None) -> torch.Tensor:
-        return torch.sigmoid(model.decode(zb, yb) if conditional else model.decode(zb))
-
+    A conditional model needs ``labels`` (one per code)."""
     with eval_mode(model):
-        return apply_in_batches(run, codes, labels if conditional else None,
+        return apply_in_batches(lambda zb, yb: torch.sigmoid(model.decode(zb, yb)), codes, labels,
                                 device=module_device(model), batch_size=batch_size)
 
 

@@ -1,29 +1,116 @@
-"""Autoencoder networks: MLP and convolutional autoencoders, VAEs (MLP and convolutional), conditional VAE.
+"""The networks: MLP and convolutional autoencoders, VAEs (MLP and convolutional), conditional VAE.
 
-Conventions shared by every model here:
+Every network derives from :class:`Model`, which records the constructor's arguments as
+``model.hparams`` (so a trained model is identified, cached and rebuilt by its class name
+and ``hparams``) and owns its training loss (``training_losses``). The autoencoders share
+:class:`LatentModel`'s interface, so no consumer needs to ask which kind it holds:
 
-* inputs are image batches (N, C, H, W) with values in [0, 1];
-* decoders return **logits**; ``torch.sigmoid(logits)`` is the reconstructed image in
-  [0, 1] (:func:`reconstruct` does this). Logits let BCE be computed stably;
-* ``encode``, ``decode`` and ``forward`` exist on every model. Variational models
-  return ``(logits, mu, logvar)`` from ``forward`` and ``(mu, logvar)`` from ``encode``;
-  conditional models also take the labels ``y`` (int64, shape (N,));
-* ``model.hparams`` holds the constructor arguments, so a trained model can be
-  identified (and cached) by its configuration.
+* inputs are image batches (N, C, H, W) with values in [0, 1]; labels ``y`` are int64 (N,).
+  Every method takes ``y``; only conditional models use it (and require it);
+* ``encode(x, y)`` gives the code (a VAE: the posterior ``(mu, logvar)``);
+  ``code(x, y)`` the deterministic code used for latent analysis (a VAE: ``mu``);
+  ``decode(z, y)`` **logits** (``torch.sigmoid(logits)`` is the image; logits let BCE be
+  computed stably); ``latent_shape`` is the shape of one code.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .losses import classification_losses, kl_divergence, reconstruction_loss
 from .noise import PowerNormalizedLatentNoise
 from .utils import apply_in_batches, eval_mode, module_device
+
+# Every Model subclass by class name, so that a cached model can be rebuilt from its file.
+MODEL_CLASSES: dict[str, type["Model"]] = {}
+
+
+def _plain(value: Any) -> Any:
+    """A constructor argument as a plain, hashable value: sequences become tuples (recursively)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    raise TypeError(f"hyper-parameter value {value!r} ({type(value).__name__}) is not a number, string, "
+                    "None or a sequence of them, so it cannot identify a cached model")
+
+
+def _capturing_hparams(init):
+    """Wrap a Model constructor so that the most derived one stores its bound arguments as ``self.hparams``."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def wrapper(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        if type(self).__init__ is wrapper:  # the outermost constructor's arguments name the model
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            try:
+                self.hparams = {name: _plain(v) for name, v in list(bound.arguments.items())[1:]}
+            except TypeError as err:  # e.g. Autoencoder(encoder, decoder): usable, but not cacheable
+                self.hparams = None
+                self.hparams_problem = str(err)
+
+    return wrapper
+
+
+class Model(nn.Module):
+    """Base of every network here.
+
+    * ``hparams``: the constructor's arguments with defaults filled in (a dict of numbers,
+      strings, None and tuples), captured automatically, never written by hand;
+    * ``trains_with``: the ``TrainConfig.loss`` values the model can be trained with;
+    * ``training_losses(inputs, target, labels, config)``: per-image losses of one batch,
+      each shape (N,), always with the key ``"loss"`` (the objective).
+    """
+
+    trains_with: tuple[str, ...] = ()
+    hparams: dict[str, Any] | None  # None when an argument is not plain (then ``hparams_problem`` says which)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        MODEL_CLASSES[cls.__name__] = cls
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _capturing_hparams(cls.__dict__["__init__"])
+
+    def training_losses(self, inputs: torch.Tensor, target: torch.Tensor, labels: torch.Tensor,
+                        config) -> dict[str, torch.Tensor]:
+        raise NotImplementedError(f"{type(self).__name__} does not define training_losses")
+
+
+def build_model(class_name: str, hparams: dict[str, Any]) -> Model:
+    """A new (untrained) model of the registered class ``class_name`` built from ``hparams``."""
+    if class_name not in MODEL_CLASSES:
+        raise ValueError(f"unknown model class {class_name!r}; aecore knows {sorted(MODEL_CLASSES)}")
+    return MODEL_CLASSES[class_name](**hparams)
+
+
+class LatentModel(Model):
+    """An autoencoder: ``encode``, ``code``, ``decode`` (see the module docstring) and ``latent_shape``."""
+
+    latent_shape: tuple[int, ...]
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None):
+        raise NotImplementedError
+
+    def code(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The deterministic code of images ``x`` (N, C, H, W): shape (N, *latent_shape)."""
+        return self.encode(x, y)
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def reconstruction_logits(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits of the deterministic reconstruction ``decode(code(x))``, same shape as ``x``."""
+        return self.decode(self.code(x, y), y)
 
 
 def _mlp(sizes: Sequence[int], final_activation: bool = False) -> nn.Sequential:
@@ -60,37 +147,40 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-class Autoencoder(nn.Module):
-    """Deterministic autoencoder: ``decoder(latent(encoder(x)))``.
+class Autoencoder(LatentModel):
+    """Deterministic autoencoder: ``decoder(latent(encoder(x)))``, trained with ``"bce"`` or ``"mse"``.
 
     ``latent_noise``: None for a plain code; a variance sigma**2 >= 0 to power-normalise
     each code and add N(0, sigma**2) during training (see
     :class:`aecore.noise.PowerNormalizedLatentNoise`; 0 = normalise only).
     """
 
-    variational = False
-    conditional = False
+    trains_with = ("bce", "mse")
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_noise: float | None = None):
         super().__init__()
         self.encoder, self.decoder = encoder, decoder
         self.latent = nn.Identity() if latent_noise is None else PowerNormalizedLatentNoise(latent_noise)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Images (N, C, H, W) in [0, 1] -> codes (N, *latent_shape)."""
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Images (N, C, H, W) in [0, 1] -> codes (N, *latent_shape); ``y`` is not used."""
         self.check_input(x)
         return self.latent(self.encoder(x))
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise ValueError if ``x`` is not an image batch this model can encode (here: any batch)."""
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Codes (N, *latent_shape) -> logits (N, C, H, W)."""
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Codes (N, *latent_shape) -> logits (N, C, H, W); ``y`` is not used."""
         return self.decoder(z)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Images -> reconstruction logits of the same shape."""
         return self.decode(self.encode(x))
+
+    def training_losses(self, inputs, target, labels, config) -> dict[str, torch.Tensor]:
+        """``loss``: the reconstruction loss ``config.loss`` (``"bce"`` or ``"mse"``) of ``target`` from ``inputs``."""
+        return {"loss": reconstruction_loss(self(inputs), target, config.loss)}
 
 
 class MLPAutoencoder(Autoencoder):
@@ -107,12 +197,12 @@ class MLPAutoencoder(Autoencoder):
         encoder = nn.Sequential(nn.Flatten(), _mlp((n_in, *hidden, latent_dim)))
         decoder = nn.Sequential(_mlp((latent_dim, *reversed(hidden), n_in)), nn.Unflatten(1, image_shape))
         super().__init__(encoder, decoder, latent_noise)
-        self.hparams = dict(image_shape=image_shape, hidden=hidden, latent_dim=latent_dim, latent_noise=latent_noise)
+        self.image_shape = image_shape
         self.latent_shape = (latent_dim,)
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise ValueError unless ``x`` is shaped (N, *image_shape)."""
-        _check_flat_input(self, x, self.hparams["image_shape"])
+        _check_flat_input(self, x, self.image_shape)
 
 
 class ResidualBlock(nn.Module):
@@ -159,56 +249,27 @@ class ConvAutoencoder(Autoencoder):
             previous = c
         dec += [nn.BatchNorm2d(previous), nn.SiLU(), nn.Conv2d(previous, in_channels, 3, padding=1)]
         super().__init__(nn.Sequential(*enc), nn.Sequential(*dec), latent_noise)
-        self.hparams = dict(image_size=image_size, in_channels=in_channels, channels=channels,
-                            latent_channels=latent_channels, blocks=blocks, latent_noise=latent_noise)
+        self.in_channels, self.stages = in_channels, len(channels)
         side = image_size // 2 ** len(channels)
         self.latent_shape = (latent_channels, side, side)
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise ValueError unless ``x`` is (N, in_channels, H, W) with H and W multiples of 2**stages."""
-        _check_conv_input(self, x, self.hparams["in_channels"], len(self.hparams["channels"]))
+        _check_conv_input(self, x, self.in_channels, self.stages)
 
 
-class VAE(nn.Module):
-    """MLP variational autoencoder with a diagonal Gaussian posterior q(z|x) = N(mu, exp(logvar)).
+class VariationalAutoencoder(LatentModel):
+    """Base of the VAEs: a diagonal Gaussian posterior q(z|x) = N(mu, exp(logvar)), trained with ``"elbo"``.
 
-    ``forward`` samples z with the reparameterisation trick and returns
-    ``(logits, mu, logvar)``; ``encode`` returns ``(mu, logvar)``.
+    ``encode`` returns ``(mu, logvar)``, ``code`` returns ``mu``; ``forward`` samples z with
+    the reparameterisation trick and returns ``(logits, mu, logvar)``.
     """
 
-    variational = True
-    conditional = False
+    trains_with = ("elbo",)
 
-    def __init__(self, image_shape: Sequence[int] = (1, 28, 28), hidden: Sequence[int] = (400,),
-                 latent_dim: int = 20, num_classes: int = 0):
-        super().__init__()
-        image_shape, hidden = tuple(image_shape), tuple(hidden)
-        self.num_classes = num_classes
-        n_in = math.prod(image_shape)
-        self.body = _mlp((n_in + num_classes, *hidden), final_activation=True)
-        self.to_mu = nn.Linear(hidden[-1], latent_dim)
-        self.to_logvar = nn.Linear(hidden[-1], latent_dim)
-        self.decoder = nn.Sequential(_mlp((latent_dim + num_classes, *reversed(hidden), n_in)),
-                                     nn.Unflatten(1, image_shape))
-        self.hparams = dict(image_shape=image_shape, hidden=hidden, latent_dim=latent_dim)
-        self.latent_shape = (latent_dim,)
-
-    def _with_label(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        if not self.num_classes:
-            return h
-        if y is None:
-            raise ValueError("this conditional model needs the labels y")
-        return torch.cat([h, F.one_hot(y, self.num_classes).to(h.dtype)], dim=1)
-
-    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images (N, C, H, W) -> (mu, logvar), each (N, latent_dim)."""
-        _check_flat_input(self, x, self.hparams["image_shape"])
-        h = self.body(self._with_label(x.flatten(1), y))
-        return self.to_mu(h), self.to_logvar(h)
-
-    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """Codes (N, latent_dim) -> logits (N, C, H, W)."""
-        return self.decoder(self._with_label(z, y))
+    def code(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The posterior mean ``mu`` of images ``x``: shape (N, *latent_shape)."""
+        return self.encode(x, y)[0]
 
     @staticmethod
     def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -220,32 +281,70 @@ class VAE(nn.Module):
         mu, logvar = self.encode(x, y)
         return self.decode(self.reparameterize(mu, logvar), y), mu, logvar
 
+    def training_losses(self, inputs, target, labels, config) -> dict[str, torch.Tensor]:
+        """The negative ELBO as ``loss`` = ``recon`` + ``config.beta`` * ``kl`` (nats/image), with
+        ``recon`` from ``config.recon_loss`` (averaged over pixels if ``config.recon_reduction == "mean"``)."""
+        logits, mu, logvar = self(inputs, labels)
+        recon = reconstruction_loss(logits, target, config.recon_loss, config.recon_sigma)
+        kl = kl_divergence(mu, logvar)
+        if config.recon_reduction == "mean":
+            recon = recon / target[0].numel()
+        return {"loss": recon + config.beta * kl, "recon": recon, "kl": kl}
+
+
+class VAE(VariationalAutoencoder):
+    """MLP variational autoencoder; with ``num_classes`` > 0 its encoder and decoder also see the
+    one-hot label y (a conditional VAE, see :class:`ConditionalVAE`)."""
+
+    def __init__(self, image_shape: Sequence[int] = (1, 28, 28), hidden: Sequence[int] = (400,),
+                 latent_dim: int = 20, num_classes: int = 0):
+        super().__init__()
+        image_shape, hidden = tuple(image_shape), tuple(hidden)
+        self.image_shape, self.num_classes = image_shape, num_classes
+        n_in = math.prod(image_shape)
+        self.body = _mlp((n_in + num_classes, *hidden), final_activation=True)
+        self.to_mu = nn.Linear(hidden[-1], latent_dim)
+        self.to_logvar = nn.Linear(hidden[-1], latent_dim)
+        self.decoder = nn.Sequential(_mlp((latent_dim + num_classes, *reversed(hidden), n_in)),
+                                     nn.Unflatten(1, image_shape))
+        self.latent_shape = (latent_dim,)
+
+    def _with_label(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        if not self.num_classes:
+            return h
+        if y is None:
+            raise ValueError("this conditional model needs the labels y")
+        return torch.cat([h, F.one_hot(y, self.num_classes).to(h.dtype)], dim=1)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images (N, C, H, W) -> (mu, logvar), each (N, latent_dim)."""
+        _check_flat_input(self, x, self.image_shape)
+        h = self.body(self._with_label(x.flatten(1), y))
+        return self.to_mu(h), self.to_logvar(h)
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Codes (N, latent_dim) -> logits (N, C, H, W)."""
+        return self.decoder(self._with_label(z, y))
+
 
 class ConditionalVAE(VAE):
     """VAE whose encoder and decoder both see the one-hot label y (int64, shape (N,))."""
-
-    conditional = True
 
     def __init__(self, image_shape: Sequence[int] = (1, 28, 28), hidden: Sequence[int] = (400,),
                  latent_dim: int = 20, num_classes: int = 10):
         if num_classes < 2:
             raise ValueError(f"a conditional VAE needs num_classes >= 2, got {num_classes}")
         super().__init__(image_shape, hidden, latent_dim, num_classes)
-        self.hparams["num_classes"] = num_classes
 
 
-class ConvVAE(nn.Module):
+class ConvVAE(VariationalAutoencoder):
     """Convolutional VAE with the encoder and decoder of :class:`ConvAutoencoder`.
 
     The encoder is a ``ConvAutoencoder`` encoder with ``2 * latent_channels`` output maps,
     split into ``mu`` and ``logvar`` (each (N, latent_channels, side, side)); the decoder is a
-    ``ConvAutoencoder`` decoder for ``latent_channels`` maps. ``forward`` samples z with
-    the reparameterisation trick and returns ``(logits, mu, logvar)``; ``encode`` returns
-    ``(mu, logvar)``. Same arguments as ``ConvAutoencoder`` (without ``latent_noise``).
+    ``ConvAutoencoder`` decoder for ``latent_channels`` maps. Same arguments as
+    ``ConvAutoencoder`` (without ``latent_noise``); ``y`` is not used.
     """
-
-    variational = True
-    conditional = False
 
     def __init__(self, image_size: int = 64, in_channels: int = 3, channels: Sequence[int] = (32, 64, 128),
                  latent_channels: int = 16, blocks: int = 1):
@@ -256,44 +355,30 @@ class ConvVAE(nn.Module):
         self.encoder = ConvAutoencoder(**shared, latent_channels=2 * latent_channels).encoder
         decoder_source = ConvAutoencoder(**shared, latent_channels=latent_channels)
         self.decoder = decoder_source.decoder
-        self.hparams = dict(image_size=image_size, in_channels=in_channels, channels=tuple(channels),
-                            latent_channels=latent_channels, blocks=blocks)
+        self.in_channels, self.stages = in_channels, len(tuple(channels))
         self.latent_shape = decoder_source.latent_shape
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (N, C, H, W) -> (mu, logvar), each (N, *latent_shape)."""
-        _check_conv_input(self, x, self.hparams["in_channels"], len(self.hparams["channels"]))
+        _check_conv_input(self, x, self.in_channels, self.stages)
         mu, logvar = self.encoder(x).chunk(2, dim=1)
         return mu, logvar
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Codes (N, *latent_shape) -> logits (N, C, H, W)."""
         return self.decoder(z)
 
-    def forward(self, x: torch.Tensor):
-        """Images -> (logits, mu, logvar)."""
-        mu, logvar = self.encode(x)
-        return self.decode(VAE.reparameterize(mu, logvar)), mu, logvar
 
-
-def reconstruct(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None,
+def reconstruct(model: LatentModel, x: torch.Tensor, y: torch.Tensor | None = None,
                 batch_size: int = 1000) -> torch.Tensor:
     """Reconstructed images in [0, 1], same shape as ``x``, on the CPU (computed in eval mode, in batches).
 
-    For a VAE the posterior mean is decoded (no sampling), so the result is deterministic.
+    The deterministic code is decoded (a VAE's posterior mean, no sampling). A conditional
+    model needs the labels ``y``.
     """
-    conditional = getattr(model, "conditional", False)
-    variational = getattr(model, "variational", False)
-
-    def run(xb: torch.Tensor, yb: torch.Tensor | None) -> torch.Tensor:
-        args = (yb,) if conditional else ()
-        if variational:
-            mu, _ = model.encode(xb, *args)
-            return torch.sigmoid(model.decode(mu, *args))
-        return torch.sigmoid(model(xb))
-
     with eval_mode(model):
-        return apply_in_batches(run, x, y if conditional else None, device=module_device(model), batch_size=batch_size)
+        return apply_in_batches(lambda xb, yb: torch.sigmoid(model.reconstruction_logits(xb, yb)), x, y,
+                                device=module_device(model), batch_size=batch_size)
 
 
 @contextmanager

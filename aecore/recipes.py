@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from . import data, models
+from .classifier import DigitClassifier
 from .config import choose
 from .data import LabelledImages
-from .train import TrainConfig
+from .train import History, TrainConfig, fit_or_load
 
 # ------------------------------------------------------------------ MNIST (Labs 1 and 3)
 
@@ -48,6 +49,20 @@ def denoising_config() -> TrainConfig:
 def digit_classifier_config() -> TrainConfig:
     """The digit classifier (the yardstick of Labs 1 and 3): cross-entropy, 3 epochs (full) or 1 (quick)."""
     return TrainConfig(epochs=choose(quick=1, full=3), loss="ce", batch_size=128)
+
+
+def digit_classifier(train_set: LabelledImages, seed: int | None = None) -> tuple[DigitClassifier, History]:
+    """The digit classifier of Labs 1 and 3, trained on ``train_set`` (or loaded from the cache): (model, history).
+    ``seed`` overrides the config's seed (default: ``AECORE_SEED``).
+
+    It is trained without a validation set, so its cache key depends on the training digits and
+    :func:`digit_classifier_config` only: every lab that uses :func:`mnist_sets` shares one model,
+    whatever test set it measures with.
+    """
+    model = DigitClassifier()
+    config = digit_classifier_config() if seed is None else replace(digit_classifier_config(), seed=seed)
+    history = fit_or_load("mnist-classifier", model, train_set, None, config)
+    return model, history
 
 
 def lab3_bce_config() -> TrainConfig:

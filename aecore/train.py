@@ -17,28 +17,30 @@ import math
 import time
 import warnings
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from .cache import (CacheFileError, cache_key, data_fingerprint, describe_run, key_of, model_file_name,
+                    read_model_file, save_model_file)
 from .config import cache_root, pick_device
 from .config import seed as global_seed
 from .data import LabelledImages
+from .losses import kl_divergence, reconstruction_loss
+from .models import Model
 from .noise import add_input_noise
-from .utils import (atomic_path, check_number, eval_mode, file_lock, module_device, seed_everything,
-                    stable_hash, tensor_fingerprint)
+from .utils import check_number, eval_mode, file_lock, module_device, seed_everything
+
+__all__ = ["TrainConfig", "History", "train", "evaluate", "fit_or_load", "batch_losses", "check_images",
+           "l2_of_weights", "reconstruction_loss", "kl_divergence", "cache_key", "data_fingerprint"]
 
 LOSSES = ("bce", "mse", "elbo", "ce")
 LR_SCHEDULES = ("constant", "cosine")
 RECON_REDUCTIONS = ("sum", "mean")
 RECON_LOSSES = ("bce", "gaussian")
-# Fields added after models were cached: left out of the cache key while at these defaults,
-# so that adding them did not invalidate the models trained before.
-KEY_OPTIONAL_DEFAULTS = {"recon_reduction": "sum", "recon_loss": "bce", "recon_sigma": 0.1}
 # Pixel values this far outside [0, 1] still pass check_images (rounding in preprocessing).
 _RANGE_TOLERANCE = 1e-4
 
@@ -128,57 +130,29 @@ class History:
         return cls(defaultdict(list, blob["metrics"]), blob["seconds"], blob["device"], from_cache)
 
 
-def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, kind: str, sigma: float = 0.1) -> torch.Tensor:
-    """Per-image reconstruction loss, shape (N,): ``"bce"`` summed over pixels, ``"mse"`` averaged,
-    ``"gaussian"`` = squared error summed over pixels / (2 sigma**2)."""
-    if kind == "bce":
-        return F.binary_cross_entropy_with_logits(logits, target, reduction="none").flatten(1).sum(1)
-    if kind in ("mse", "gaussian"):
-        squared_error = (torch.sigmoid(logits) - target).pow(2).flatten(1)
-        return squared_error.mean(1) if kind == "mse" else squared_error.sum(1) / (2 * sigma ** 2)
-    raise ValueError(f"unknown reconstruction loss {kind!r}; use 'bce', 'mse' or 'gaussian'")
-
-
-def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, exp(logvar)) || N(0, I)) per sample, shape (N,), in nats (summed over all latent dimensions)."""
-    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).flatten(1).sum(dim=1)
-
-
 def l2_of_weights(model: nn.Module) -> torch.Tensor:
     """Sum of squared weights over all matrices/kernels (parameters with 2+ dimensions)."""
     return sum(p.pow(2).sum() for p in model.parameters() if p.ndim > 1)
 
 
-def batch_losses(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
+def batch_losses(model: Model, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
                  generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-    """Per-image losses of one batch, each shape (N,): always ``loss``; ``recon``/``kl`` for VAEs."""
+    """Per-image losses of one batch, each shape (N,): always ``loss``; ``recon``/``kl`` for VAEs, ``acc``
+    for classifiers. The model computes them (``model.training_losses``) from the inputs (``x`` with
+    ``config.input_noise`` added) and the clean target ``x``."""
     inputs = add_input_noise(x, config.input_noise, clip=config.clip_noisy_input, generator=generator) \
         if config.input_noise > 0 else x
-    if config.loss == "ce":
-        logits = model(inputs)
-        return {"loss": F.cross_entropy(logits, y, reduction="none"), "acc": (logits.argmax(1) == y).float()}
-    args = (y,) if model.conditional else ()
-    if model.variational:
-        logits, mu, logvar = model(inputs, *args)
-        recon = reconstruction_loss(logits, x, config.recon_loss, config.recon_sigma)
-        kl = kl_divergence(mu, logvar)
-        if config.recon_reduction == "mean":
-            recon = recon / x[0].numel()
-        return {"loss": recon + config.beta * kl, "recon": recon, "kl": kl}
-    return {"loss": reconstruction_loss(model(inputs, *args), x, config.loss)}
+    return model.training_losses(inputs, x, y, config)
 
 
 def _check_compatible(model: nn.Module, config: TrainConfig) -> None:
-    is_classifier = getattr(model, "classifier", False)
-    if is_classifier != (config.loss == "ce"):
-        raise ValueError(f"loss='ce' is for classifiers and classifiers need loss='ce' "
-                         f"({type(model).__name__} with loss={config.loss!r})")
-    if is_classifier:
-        return
-    if model.variational and config.loss != "elbo":
-        raise ValueError(f"{type(model).__name__} is variational: train it with loss='elbo', not {config.loss!r}")
-    if not model.variational and config.loss == "elbo":
-        raise ValueError(f"loss='elbo' needs a VAE; {type(model).__name__} is deterministic (use 'bce' or 'mse')")
+    trains_with = getattr(model, "trains_with", ())
+    if not trains_with:
+        raise TypeError(f"{type(model).__name__} is not an aecore model (aecore.models.Model): it does not say "
+                        "which losses it trains with")
+    if config.loss not in trains_with:
+        raise ValueError(f"{type(model).__name__} trains with loss={' or '.join(map(repr, trains_with))}, "
+                         f"not {config.loss!r}: set TrainConfig(loss=...) accordingly")
 
 
 @torch.no_grad()
@@ -307,48 +281,29 @@ def train(model: nn.Module, train_data: LabelledImages, val_data: LabelledImages
     return history
 
 
-def cache_key(model: nn.Module, train_data: LabelledImages, val_data: LabelledImages | None,
-              config: TrainConfig) -> str:
-    """Hash of model class + hyper-parameters, training config and the data's fingerprints."""
-    return stable_hash({
-        "model": type(model).__name__, "hparams": model.hparams, "config": _key_config(config),
-        "train": data_fingerprint(train_data), "val": None if val_data is None else data_fingerprint(val_data),
-    })
-
-
-def _key_config(config: TrainConfig) -> dict:
-    """``asdict(config)`` without the :data:`KEY_OPTIONAL_DEFAULTS` fields that are at their default."""
-    return {k: v for k, v in asdict(config).items() if KEY_OPTIONAL_DEFAULTS.get(k, object()) != v}
-
-
-def data_fingerprint(data: LabelledImages) -> str:
-    """Fingerprint of a data set's images and labels (memoised on the object)."""
-    cached = getattr(data, "_fingerprint", None)
-    if cached is None:
-        cached = tensor_fingerprint(data.images, data.labels)
-        data._fingerprint = cached  # type: ignore[attr-defined]
-    return cached
-
-
-def fit_or_load(name: str, model: nn.Module, train_data: LabelledImages, val_data: LabelledImages | None = None,
+def fit_or_load(name: str, model: Model, train_data: LabelledImages, val_data: LabelledImages | None = None,
                 config: TrainConfig = TrainConfig(), *, device: torch.device | None = None,
                 cache_dir: Path | None = None, retrain: bool = False, progress: bool = True) -> History:
     """Load ``model``'s weights from the cache if this exact run was trained before, else train and save.
 
     The cache file is ``<cache>/models/<name>-<key>.pt`` where ``key`` is
-    :func:`cache_key`. Files are read with ``torch.load(weights_only=True)``; a corrupt
-    or mismatching file is reported with a warning and the model is retrained (never
-    silently used). The data is checked first (:func:`check_images`). Training holds
-    the lock file ``<name>-<key>.pt.lock``, so a second caller (another notebook) waits
-    and then loads the model instead of training it again. Writes are atomic. Returns
-    the run's :class:`History` (``from_cache`` tells whether it was loaded).
+    :func:`aecore.cache.cache_key`; it describes itself (model, hparams, config, data
+    fingerprints, schema: see :mod:`aecore.cache`). Files are read with
+    ``torch.load(weights_only=True)``; a corrupt or mismatching file is reported with a
+    warning and the model is retrained (never silently used). The data is checked first
+    (:func:`check_images`). Training holds the lock file ``<name>-<key>.pt.lock``, so a
+    second caller (another notebook) waits and then loads the model instead of training it
+    again. Writes are atomic. Returns the run's :class:`History` (``from_cache`` tells
+    whether it was loaded).
     """
     if not name or any(c in name for c in "/\\"):
         raise ValueError(f"name must be a non-empty file-name part without slashes, got {name!r}")
+    _check_compatible(model, config)
     _check_data(train_data, val_data, config)
     device = device or pick_device()
-    key = cache_key(model, train_data, val_data, config)
-    path = Path(cache_dir or cache_root() / "models") / f"{name}-{key}.pt"
+    run = describe_run(model, train_data, val_data, config)
+    key = key_of(run)
+    path = Path(cache_dir or cache_root() / "models") / model_file_name(name, key)
     seen = None
     if not retrain:
         history, seen = _load_cached(path, key, model, device, skip=None)
@@ -361,9 +316,7 @@ def fit_or_load(name: str, model: nn.Module, train_data: LabelledImages, val_dat
             if history is not None:
                 return history
         history = train(model, train_data, val_data, config, device=device, progress=progress)
-        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        with atomic_path(path) as tmp:
-            torch.save({"key": key, "name": name, "state_dict": state, "history": history.to_dict()}, tmp)
+        save_model_file(path, name, run, model, history.to_dict())
     return history
 
 
@@ -383,12 +336,10 @@ def _load_cached(path: Path, key: str, model: nn.Module, device: torch.device,
     if identity == skip:
         return None, identity
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        if blob.get("key") != key:
-            raise ValueError(f"file holds key {blob.get('key')!r}, expected {key!r}")
+        blob = read_model_file(path, expected_key=key)
         model.load_state_dict(blob["state_dict"])
         model.to(device).eval()
         return History.from_dict(blob["history"], from_cache=True), identity
-    except Exception as err:
+    except (CacheFileError, RuntimeError) as err:
         warnings.warn(f"cached model {path} could not be used ({type(err).__name__}: {err}); retraining it.")
         return None, identity

@@ -93,9 +93,7 @@ def lab3(seed: int) -> dict[str, float]:
     nelbo = evaluate(vae20, test_set, elbo_config)["loss"]
     cvae = models.ConditionalVAE(hidden=recipes.VAE_HIDDEN, latent_dim=10)
     fit_or_load("mnist-cvae-10d-h512", cvae, train_set, test_set, elbo_config, progress=False)
-    judge = classifier.DigitClassifier()
-    fit_or_load("mnist-classifier", judge, train_set, test_set, replace(recipes.digit_classifier_config(), seed=seed),
-                progress=False)
+    judge, _ = recipes.digit_classifier(train_set, seed=seed)
     z_style = torch.randn(100, 10, generator=torch.Generator().manual_seed(2))  # the chapter's 100 codes per digit
     samples, asked = latent.decode_per_class(cvae, z_style, num_classes=10)
     share = (classifier.predict_proba(judge, samples).argmax(1) == asked).float().mean().item()

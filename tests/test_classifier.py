@@ -29,7 +29,7 @@ def test_classifier_learns_a_simple_task_through_the_shared_loop():
 
 def test_classifier_and_loss_must_match():
     digits = two_class_digits(20)
-    with pytest.raises(ValueError, match="classifier"):
+    with pytest.raises(ValueError, match="DigitClassifier trains with loss='ce', not 'bce'"):
         train.train(classifier.DigitClassifier(2), digits, config=TrainConfig(loss="bce"), progress=False)
 
 

@@ -127,3 +127,28 @@ def test_bad_dogs_switch_names_the_variable_and_the_choices(monkeypatch, value):
     monkeypatch.setenv("AECORE_DOGS", value)
     with pytest.raises(ValueError, match="AECORE_DOGS.*'all'"):
         config.dogs_photos()
+
+
+def test_choose_refuses_variants_that_are_not_the_same_setting(monkeypatch):
+    import dataclasses
+
+    from aecore.config import choose
+
+    @dataclasses.dataclass
+    class A:
+        epochs: int
+
+    @dataclasses.dataclass
+    class B:
+        epochs: int
+
+    monkeypatch.setenv("AECORE_PROFILE", "quick")
+    assert choose(quick=dict(epochs=1, n=2), full=dict(epochs=5, n=9)) == dict(epochs=1, n=2)
+    assert choose(quick=A(1), full=A(5)) == A(1)
+    assert choose(quick=1000, full=None) == 1000 and choose(quick=1, full=2.5) == 1
+    with pytest.raises(TypeError, match=r"only in quick: \['n'\], only in full: \['m'\]"):
+        choose(quick=dict(epochs=1, n=2), full=dict(epochs=5, m=9))
+    with pytest.raises(TypeError, match="quick is a A, full a B"):
+        choose(quick=A(1), full=B(5))
+    with pytest.raises(TypeError, match="different types"):
+        choose(quick="1", full=1)

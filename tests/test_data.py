@@ -235,3 +235,43 @@ def test_describe_dog_photos_names_the_budget_and_the_switch(fake_dogs, monkeypa
     assert data.count_dog_photos() == 10
     monkeypatch.setenv("AECORE_DOGS", "all")
     assert "every photo on disk" in data.describe_dog_photos(train, test)
+
+
+# ------------------------------------------------- dog sets are identified by their source files
+
+def test_dog_sets_are_decoded_bit_identically_on_every_run(fake_dogs, dirs):
+    first = data.load_dogs("all", size=16)
+    for cache_file in (dirs[1] / "stanford_dogs").glob("*.pt"):
+        cache_file.unlink()  # decode the JPEGs again, as on a fresh install
+    again = data.load_dogs("all", size=16)
+    assert torch.equal(first.images, again.images) and first.origin == again.origin
+
+
+def test_dog_origin_follows_the_files_contents_the_split_the_subset_and_the_preprocessing(fake_dogs, dirs,
+                                                                                          monkeypatch):
+    from aecore.cache import data_fingerprint
+    from tests.conftest import write_photo
+
+    train, test = data.load_dogs("train", size=16), data.load_dogs("test", size=16)
+    assert train.origin and test.origin and train.origin != test.origin
+    assert data.load_dogs("train", size=16, limit=4).origin not in (None, train.origin)
+    assert data.load_dogs("train", size=32).origin != train.origin
+    # The fingerprint stands on the origin: the pixels are not hashed.
+    assert data_fingerprint(train) == data_fingerprint(data.load_dogs("train", size=16))
+    # Replacing a photo by another of the same name changes the origin.
+    photo = sorted(fake_dogs.glob("*/*.jpg"))[0]
+    write_photo(photo, (120, 80), colour=(1, 2, 3))
+    changed = {d.origin for d in (data.load_dogs("train", size=16), data.load_dogs("test", size=16))}
+    assert changed != {train.origin, test.origin}
+    before = data.load_dogs("train", size=16).origin
+    monkeypatch.setitem(data.DOGS_PREPROCESSING, "version", 99)
+    assert data.load_dogs("train", size=16).origin != before
+
+
+def test_derived_sets_without_an_origin_are_identified_by_their_pixels(tiny_images):
+    from aecore.cache import data_fingerprint
+
+    assert tiny_images.origin is None and tiny_images.subset(10).origin is None
+    changed = LabelledImages(tiny_images.images.clone(), tiny_images.labels, tiny_images.classes)
+    changed.images[0, 0, 0, 0] += 0.5
+    assert data_fingerprint(changed) != data_fingerprint(tiny_images)

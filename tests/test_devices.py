@@ -29,8 +29,6 @@ class ReportsMetaDevice(nn.Module):
         super().__init__()
         self.anchor = nn.Parameter(torch.empty(0, device="meta"))  # first parameter: the reported device
         self.inner = inner
-        self.variational = getattr(inner, "variational", False)
-        self.conditional = getattr(inner, "conditional", False)
         self.latent_shape = getattr(inner, "latent_shape", None)
 
     @staticmethod
@@ -48,15 +46,31 @@ class ReportsMetaDevice(nn.Module):
 
     def encode(self, x, y=None):
         x, y = self._on_cpu(x, y)
-        return self._mark(self.inner.encode(x, y) if self.conditional else self.inner.encode(x))
+        return self._mark(self.inner.encode(x, y))
+
+    def code(self, x, y=None):
+        x, y = self._on_cpu(x, y)
+        return self._mark(self.inner.code(x, y))
 
     def decode(self, z, y=None):
         z, y = self._on_cpu(z, y)
-        return self._mark(self.inner.decode(z, y) if self.conditional else self.inner.decode(z))
+        return self._mark(self.inner.decode(z, y))
 
-    def forward(self, x, y=None):
-        x, y = self._on_cpu(x, y)
-        return self._mark(self.inner(x, y) if self.conditional else self.inner(x))
+    def reconstruction_logits(self, x, y=None):
+        return self.decode(self.code(x, y), y)
+
+    def forward(self, x, *y):
+        x, *y = self._on_cpu(x, *y)
+        return self._mark(self.inner(x, *y))
+
+
+class ReportsMetaDeviceVAE(ReportsMetaDevice, models.VariationalAutoencoder):
+    """:class:`ReportsMetaDevice` for a VAE: the posterior helpers accept it as one."""
+
+
+def reports_meta_device(inner: nn.Module) -> ReportsMetaDevice:
+    """Wrap ``inner`` in the matching :class:`ReportsMetaDevice` class."""
+    return (ReportsMetaDeviceVAE if isinstance(inner, models.VariationalAutoencoder) else ReportsMetaDevice)(inner)
 
 
 def small_ae():
@@ -74,14 +88,14 @@ Y = torch.tensor([0, 1, 2, 0, 1, 2])
 
 
 def test_the_wrapper_makes_a_forgotten_move_visible():
-    model = ReportsMetaDevice(small_ae())
+    model = reports_meta_device(small_ae())
     with pytest.raises(RuntimeError, match="same device"):
         model.encode(X)
     assert model.encode(X.to("meta")).shape == (6, 2)
 
 
 def test_encode_decode_and_reconstruct_move_inputs_to_the_model():
-    model = ReportsMetaDevice(small_ae())
+    model = reports_meta_device(small_ae())
     codes = latent.encode_dataset(model, X)
     assert codes.shape == (6, 2) and codes.device.type == "cpu"
     assert latent.decode_codes(model, codes).shape == X.shape
@@ -92,12 +106,12 @@ def test_encode_decode_and_reconstruct_move_inputs_to_the_model():
 
 
 def test_vae_posterior_helpers_move_inputs_and_labels_to_the_model():
-    vae = ReportsMetaDevice(small_vae())
+    vae = reports_meta_device(small_vae())
     mu, logvar = latent.encode_posterior(vae, X)
     assert mu.shape == logvar.shape == (6, 3) and mu.device.type == "cpu"
     assert latent.kl_per_dimension(vae, X).shape == (3,)
     assert 0 <= latent.active_dimensions(vae, X) <= 3
-    cvae = ReportsMetaDevice(small_vae(num_classes=3))
+    cvae = reports_meta_device(small_vae(num_classes=3))
     assert latent.encode_dataset(cvae, X, Y).shape == (6, 3)
     assert latent.active_dimensions(cvae, X, Y) <= 3
     images, asked = latent.decode_per_class(cvae, torch.zeros(2, 3), num_classes=3)
@@ -106,7 +120,7 @@ def test_vae_posterior_helpers_move_inputs_and_labels_to_the_model():
 
 
 def test_classifier_helpers_move_inputs_to_the_model():
-    model = ReportsMetaDevice(classifier.ImageClassifier(num_classes=3, width=4, image_size=8))
+    model = reports_meta_device(classifier.ImageClassifier(num_classes=3, width=4, image_size=8))
     assert classifier.predict_proba(model, X).shape == (6, 3)
     assert 0.0 <= classifier.accuracy(model, X, Y) <= 1.0
 

@@ -182,10 +182,13 @@ def test_round_trip_error_is_zero_for_fixed_points_and_relative():
             self.factor = factor
             self.anchor = torch.nn.Parameter(torch.zeros(()))  # gives the module a device
 
-        def encode(self, x):
+        def encode(self, x, y=None):
             return x
 
-        def decode(self, z):
+        def code(self, x, y=None):
+            return x
+
+        def decode(self, z, y=None):
             return torch.logit((z * self.factor).clamp(1e-6, 1 - 1e-6))
 
     codes = torch.rand(4, 1, 3, 3) * 0.5 + 0.25

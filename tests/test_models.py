@@ -57,7 +57,9 @@ def test_vae_forward_returns_logits_mu_logvar():
     x = torch.rand(4, 1, 28, 28)
     logits, mu, logvar = model(x)
     assert logits.shape == x.shape and mu.shape == (4, 6) and logvar.shape == (4, 6)
-    assert model.variational and not model.conditional
+    assert isinstance(model, models.VariationalAutoencoder) and model.trains_with == ("elbo",)
+    model.eval()
+    assert torch.equal(model.code(x), model.encode(x)[0])
 
 
 def test_vae_reparameterisation_samples_around_mu():
@@ -120,7 +122,7 @@ def test_conv_vae_shares_the_conv_autoencoder_layout():
     x = torch.rand(2, 3, 64, 64)
     logits, mu, logvar = model(x)
     assert logits.shape == x.shape and mu.shape == logvar.shape == (2, 16, 8, 8)
-    assert model.latent_shape == (16, 8, 8) and model.variational and not model.conditional
+    assert model.latent_shape == (16, 8, 8) and isinstance(model, models.VariationalAutoencoder)
     assert model.decode(mu).shape == x.shape
     assert model.hparams == dict(image_size=64, in_channels=3, channels=(32, 64, 128), latent_channels=16, blocks=0)
     ae = models.ConvAutoencoder(channels=(32, 64, 128), latent_channels=16, blocks=0)
@@ -134,3 +136,36 @@ def test_conv_vae_shares_the_conv_autoencoder_layout():
 def test_conv_vae_rejects_an_empty_code():
     with pytest.raises(ValueError, match="latent_channels"):
         models.ConvVAE(latent_channels=0)
+
+
+def test_hparams_are_captured_from_the_outermost_constructor_and_rebuild_the_model():
+    ae = models.MLPAutoencoder(image_shape=[1, 8, 8], hidden=[16], latent_dim=3)
+    assert ae.hparams == dict(image_shape=(1, 8, 8), hidden=(16,), latent_dim=3, latent_noise=None)
+    cvae = models.ConditionalVAE(image_shape=(1, 8, 8), hidden=(16,), latent_dim=3, num_classes=4)
+    assert cvae.hparams == dict(image_shape=(1, 8, 8), hidden=(16,), latent_dim=3, num_classes=4)
+    rebuilt = models.build_model("ConditionalVAE", cvae.hparams)
+    assert type(rebuilt) is models.ConditionalVAE and rebuilt.hparams == cvae.hparams
+    rebuilt.load_state_dict(cvae.state_dict())  # same layout
+    with pytest.raises(ValueError, match="unknown model class 'Nope'"):
+        models.build_model("Nope", {})
+
+
+def test_a_model_built_from_modules_works_but_says_why_it_cannot_be_cached():
+    from aecore import cache
+    model = models.Autoencoder(torch.nn.Flatten(), torch.nn.Unflatten(1, (1, 2, 2)))
+    assert model(torch.rand(3, 1, 2, 2)).shape == (3, 1, 2, 2)
+    assert model.hparams is None
+    with pytest.raises(ValueError, match="Autoencoder cannot be cached: hyper-parameter value Flatten"):
+        cache.describe_run(model, None, None, None)
+
+
+def test_every_autoencoder_offers_the_same_interface():
+    x, y = torch.rand(2, 1, 8, 8), torch.tensor([0, 1])
+    for model in (models.MLPAutoencoder(image_shape=(1, 8, 8), hidden=(8,), latent_dim=3),
+                  models.VAE(image_shape=(1, 8, 8), hidden=(8,), latent_dim=3),
+                  models.ConditionalVAE(image_shape=(1, 8, 8), hidden=(8,), latent_dim=3, num_classes=2)):
+        model.eval()
+        code = model.code(x, y)
+        assert code.shape == (2, *model.latent_shape)
+        assert model.decode(code, y).shape == x.shape
+        assert torch.equal(model.reconstruction_logits(x, y), model.decode(code, y))

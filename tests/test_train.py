@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from aecore import models, train
+from aecore import cache, models, train
 from aecore.data import LabelledImages
 from aecore.train import TrainConfig
 from aecore.utils import stable_hash
@@ -67,10 +67,12 @@ def test_bad_config_is_rejected(kwargs, match):
 
 
 def test_model_and_loss_must_fit_together(tiny_images):
-    with pytest.raises(ValueError, match="elbo"):
+    with pytest.raises(ValueError, match="VAE trains with loss='elbo', not 'bce'"):
         train.train(small_vae(), tiny_images, config=TrainConfig(loss="bce"), device=CPU, progress=False)
-    with pytest.raises(ValueError, match="needs a VAE"):
+    with pytest.raises(ValueError, match="MLPAutoencoder trains with loss='bce' or 'mse', not 'elbo'"):
         train.train(small_ae(), tiny_images, config=TrainConfig(loss="elbo"), device=CPU, progress=False)
+    with pytest.raises(TypeError, match="not an aecore model"):
+        train.train(torch.nn.Linear(2, 2), tiny_images, config=TrainConfig(), device=CPU, progress=False)
 
 
 # ------------------------------------------------------------------------------ training
@@ -210,15 +212,26 @@ def test_mean_reduction_is_checked_and_only_for_the_elbo():
         TrainConfig(loss="bce", recon_reduction="mean")
 
 
-def test_default_recon_reduction_keeps_the_old_cache_keys(tiny_images):
+def test_cache_key_covers_schema_model_hparams_every_config_field_and_data(tiny_images, monkeypatch):
     cfg = TrainConfig(epochs=2, loss="elbo")
-    old_style = {k: v for k, v in dataclasses.asdict(cfg).items()
-                 if k not in ("recon_reduction", "recon_loss", "recon_sigma")}
-    expected = stable_hash({"model": "VAE", "hparams": small_vae().hparams, "config": old_style,
-                            "train": train.data_fingerprint(tiny_images), "val": None})
-    assert train.cache_key(small_vae(), tiny_images, None, cfg) == expected
-    mean_cfg = dataclasses.replace(cfg, recon_reduction="mean")
-    assert train.cache_key(small_vae(), tiny_images, None, mean_cfg) != expected
+    key = train.cache_key(small_vae(), tiny_images, None, cfg)
+    assert key == cache.key_of({"schema": cache.CACHE_SCHEMA, "model": "VAE", "hparams": small_vae().hparams,
+                                "config": dataclasses.asdict(cfg),
+                                "data": {"train": train.data_fingerprint(tiny_images), "val": None}})
+    for changed in (dataclasses.replace(cfg, recon_reduction="mean"), dataclasses.replace(cfg, recon_sigma=0.2),
+                    dataclasses.replace(cfg, seed=1)):
+        assert train.cache_key(small_vae(), tiny_images, None, changed) != key
+    assert train.cache_key(small_vae(), tiny_images, tiny_images, cfg) != key
+    monkeypatch.setattr(cache, "CACHE_SCHEMA", cache.CACHE_SCHEMA + 1)
+    assert train.cache_key(small_vae(), tiny_images, None, cfg) != key
+
+
+def test_a_vae_with_labels_and_a_plain_vae_never_share_a_key(tiny_images):
+    cfg = TrainConfig(epochs=2, loss="elbo")
+    plain = models.VAE(image_shape=(1, 8, 8), hidden=(16,), latent_dim=3)
+    labelled = models.VAE(image_shape=(1, 8, 8), hidden=(16,), latent_dim=3, num_classes=4)
+    assert labelled.hparams["num_classes"] == 4 and plain.hparams["num_classes"] == 0
+    assert train.cache_key(plain, tiny_images, None, cfg) != train.cache_key(labelled, tiny_images, None, cfg)
 
 
 # ------------------------------------------------------------ Gaussian ELBO (Lab 3, dogs)
