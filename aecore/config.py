@@ -116,6 +116,26 @@ def dogs_photos() -> int | None:
                      f"{DOGS_PHOTO_BUDGET:,} photos), 'all' (every photo on disk) or a positive number of photos.")
 
 
+_notebook: str | None = None
+
+
+def set_notebook(name: str | None) -> None:
+    """Record which notebook (chapter) this process runs, e.g. ``"02_dogs_conv_autoencoder"``; None forgets it.
+
+    The model cache notes it beside each model the notebook trains or loads, so that weights
+    can be exported per notebook (``python -m aecore.weights export FILE --notebook NAME``).
+    """
+    global _notebook
+    if name is not None and (not name or any(c in name for c in "/\\")):
+        raise ValueError(f"a notebook name is a file name without folders or suffix, got {name!r}")
+    _notebook = None if name is None else name.removesuffix(".ipynb")
+
+
+def current_notebook() -> str | None:
+    """The notebook set by :func:`set_notebook`, else ``$AECORE_NOTEBOOK``, else None."""
+    return _notebook or os.environ.get("AECORE_NOTEBOOK", "").strip().removesuffix(".ipynb") or None
+
+
 def data_root() -> Path:
     """Folder with the raw data sets: ``$AECORE_DATA`` or ``<repo>/data``."""
     value = os.environ.get("AECORE_DATA")

@@ -152,3 +152,16 @@ def test_choose_refuses_variants_that_are_not_the_same_setting(monkeypatch):
         choose(quick=A(1), full=B(5))
     with pytest.raises(TypeError, match="different types"):
         choose(quick="1", full=1)
+
+
+def test_the_current_notebook_is_set_once_or_read_from_the_environment(monkeypatch):
+    monkeypatch.delenv("AECORE_NOTEBOOK", raising=False)
+    config.set_notebook(None)
+    assert config.current_notebook() is None
+    monkeypatch.setenv("AECORE_NOTEBOOK", "03_mnist_vae.ipynb")
+    assert config.current_notebook() == "03_mnist_vae"
+    config.set_notebook("01_mnist_autoencoder")
+    assert config.current_notebook() == "01_mnist_autoencoder"
+    with pytest.raises(ValueError, match="without folders"):
+        config.set_notebook("notebooks/01_mnist_autoencoder")
+    config.set_notebook(None)
