@@ -18,14 +18,23 @@ Environment variables
                     the fixed budget of :data:`DOGS_PHOTO_BUDGET` photos (a seeded subset,
                     stratified by breed, whatever is on disk), ``all`` for every photo found,
                     or a number of photos.
+``AECORE_WEIGHTS``  where pretrained weights come from (:func:`weights_source`): the path of
+                    a weights archive made by ``python -m aecore.weights export`` or an
+                    ``https://`` address of one (downloaded once into ``<cache>/weights/``).
+                    A model missing from the cache is then taken from the archive when it
+                    holds that model (same name and key), and trained otherwise. Unset: none.
+``AECORE_NOTEBOOK`` the notebook this process runs, when it does not call
+                    :func:`set_notebook` (recorded beside the models it uses).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import torch
 
@@ -134,6 +143,48 @@ def set_notebook(name: str | None) -> None:
 def current_notebook() -> str | None:
     """The notebook set by :func:`set_notebook`, else ``$AECORE_NOTEBOOK``, else None."""
     return _notebook or os.environ.get("AECORE_NOTEBOOK", "").strip().removesuffix(".ipynb") or None
+
+
+def weights_source() -> Path | str | None:
+    """Where pretrained weights come from (``AECORE_WEIGHTS``): a local archive's Path, a URL string, or None.
+
+    A URL must be ``https://`` (``http://`` only for a loopback host, for testing); a path
+    (``~`` expanded, relative to the working directory) must name an existing file. Any other
+    value raises ValueError naming the variable.
+    """
+    value = os.environ.get("AECORE_WEIGHTS", "").strip()
+    if not value:
+        return None
+    if "://" in value:
+        return _weights_url(value)
+    path = Path(value).expanduser().resolve()
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise ValueError(f"AECORE_WEIGHTS={value!r} names no file ({path} {what}); "
+                         "give the path of a weights archive (made by `python -m aecore.weights export`), "
+                         "an https:// address of one, or unset AECORE_WEIGHTS to train every model.")
+    return path
+
+
+def _weights_url(value: str) -> str:
+    """``value`` if it is an https URL (or http to a loopback host); ValueError naming AECORE_WEIGHTS otherwise."""
+    parts = urlsplit(value)
+    if parts.scheme == "https" and parts.hostname:
+        return value
+    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+        return value
+    raise ValueError(f"AECORE_WEIGHTS={value!r} is not a usable address; use an https:// URL of a weights archive "
+                     "(http:// only to this machine, for testing), a local file path, or unset it.")
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` is ``localhost`` or a loopback IP address."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def data_root() -> Path:

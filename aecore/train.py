@@ -293,9 +293,15 @@ def fit_or_load(name: str, model: Model, train_data: LabelledImages, val_data: L
     warning and the model is retrained (never silently used). The data is checked first
     (:func:`check_images`). Training holds the lock file ``<name>-<key>.pt.lock``, so a
     second caller (another notebook) waits and then loads the model instead of training it
-    again. Writes are atomic. Returns the run's :class:`History` (``from_cache`` tells
-    whether it was loaded).
+    again. Before training (unless ``retrain``), a model missing from the cache is taken from
+    the ``AECORE_WEIGHTS`` archive if that holds it, checked (SHA-256, schema, key) and loaded
+    (:func:`aecore.weights.fetch_into_cache`); otherwise, or if the archive cannot be read, it
+    is trained. Writes are atomic. The current notebook (:func:`aecore.config.current_notebook`)
+    is recorded as a user of the file (:func:`aecore.weights.record_use`). Returns the run's
+    :class:`History` (``from_cache`` tells whether it was loaded, from the cache or an archive).
     """
+    from . import weights  # here, not at the top: `python -m aecore.weights` must find it not yet imported
+
     if not name or any(c in name for c in "/\\"):
         raise ValueError(f"name must be a non-empty file-name part without slashes, got {name!r}")
     _check_compatible(model, config)
@@ -308,15 +314,20 @@ def fit_or_load(name: str, model: Model, train_data: LabelledImages, val_data: L
     if not retrain:
         history, seen = _load_cached(path, key, model, device, skip=None)
         if history is not None:
+            weights.record_use(path)
             return history
     waiting = f"{path.name} is being trained by another process; waiting for it (lock file {path}.lock)"
     with file_lock(path.with_name(path.name + ".lock"), waiting):
-        if not retrain:  # another process may have trained it meanwhile
+        if not retrain:  # another process may have trained it meanwhile, or the weights archive holds it
             history, _ = _load_cached(path, key, model, device, skip=seen)
+            if history is None and weights.fetch_into_cache(path, key, progress=progress):
+                history, _ = _load_cached(path, key, model, device, skip=None)
             if history is not None:
+                weights.record_use(path)
                 return history
         history = train(model, train_data, val_data, config, device=device, progress=progress)
         save_model_file(path, name, run, model, history.to_dict())
+    weights.record_use(path)
     return history
 
 
