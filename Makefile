@@ -5,12 +5,14 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+WEIGHTS ?= _build/weights/aecore-weights.zip
 
-.PHONY: help install test book clean-book lock
+.PHONY: help install test book weights clean-book lock
 
 help:
 	@echo "make test   unit tests + pytest --nbval notebooks (AECORE_PROFILE=quick by default)"
 	@echo "make book   build the report site into _build/html (AECORE_PROFILE=full by default)"
+	@echo "make weights pack every cached model into $(WEIGHTS) (after make book), for AECORE_WEIGHTS"
 	@echo "make lock   re-pin constraints.txt from the current .venv"
 
 # The environment is (re)built when pyproject.toml or constraints.txt change.
@@ -32,6 +34,12 @@ test: $(STAMP)
 book: $(STAMP)
 	AECORE_PROFILE=$${AECORE_PROFILE:-full} $(BIN)/jupyter-book build book --warningiserror --keep-going
 	$(BIN)/python tools/check_book.py
+
+# The archive students point AECORE_WEIGHTS at: every model in the cache, with a manifest of
+# SHA-256 sums (python -m aecore.weights list shows what goes in).
+weights: $(STAMP)
+	mkdir -p $(dir $(WEIGHTS))
+	$(BIN)/python -m aecore.weights export $(WEIGHTS)
 
 clean-book:
 	rm -rf _build
