@@ -8,7 +8,7 @@ Environment variables
 ``AECORE_PROFILE``  ``full`` (default: the real lab settings) or ``quick`` (small
                     subsets and 1-2 epochs, for tests and CI).
 ``AECORE_DATA``     folder holding the raw data sets (default: ``data/`` in the repo).
-``AECORE_CACHE``    folder for derived files and trained models (default:
+``AECORE_CACHE``    folder for derived files, downloads and trained models (default:
                     ``.cache/aecore`` in the repo).
 ``AECORE_DEVICE``   force a torch device (``cpu``, ``cuda``, ``mps``); default: auto.
 ``AECORE_SEED``     global training seed (default 0): every ``TrainConfig`` starts from it,
@@ -18,6 +18,16 @@ Environment variables
                     the fixed budget of :data:`DOGS_PHOTO_BUDGET` photos (a seeded subset,
                     stratified by breed, whatever is on disk), ``all`` for every photo found,
                     or a number of photos.
+
+Checkout or installed copy
+--------------------------
+In a source checkout (``pyproject.toml`` beside the ``aecore`` folder, see
+:func:`in_checkout`) the defaults above are folders of the checkout. An installed copy
+(``pip install "aecore @ git+..."``, as the notebooks' first cell does in Colab) sits in
+site-packages, which is no place for data, so its defaults are user folders:
+``~/aecore-data`` for the raw data and ``$XDG_CACHE_HOME/aecore`` (``~/.cache/aecore``)
+for the cache, where missing data sets are downloaded to. ``AECORE_DATA`` and
+``AECORE_CACHE`` override both.
 """
 
 from __future__ import annotations
@@ -136,16 +146,30 @@ def current_notebook() -> str | None:
     return _notebook or os.environ.get("AECORE_NOTEBOOK", "").strip().removesuffix(".ipynb") or None
 
 
+def in_checkout() -> bool:
+    """Whether aecore runs from a source checkout (``pyproject.toml`` beside the package, as with
+    ``pip install -e .``) rather than an installed copy in site-packages."""
+    return (REPO_ROOT / "pyproject.toml").is_file()
+
+
 def data_root() -> Path:
-    """Folder with the raw data sets: ``$AECORE_DATA`` or ``<repo>/data``."""
+    """Folder with the raw data sets: ``$AECORE_DATA``, else ``<repo>/data`` in a checkout, else ``~/aecore-data``."""
     value = os.environ.get("AECORE_DATA")
-    return Path(value).expanduser().resolve() if value else REPO_ROOT / "data"
+    if value:
+        return Path(value).expanduser().resolve()
+    return REPO_ROOT / "data" if in_checkout() else Path.home() / "aecore-data"
 
 
 def cache_root() -> Path:
-    """Folder for derived files and trained models: ``$AECORE_CACHE`` or ``<repo>/.cache/aecore``."""
+    """Folder for derived files, downloads and trained models: ``$AECORE_CACHE``, else
+    ``<repo>/.cache/aecore`` in a checkout, else ``$XDG_CACHE_HOME/aecore`` (``~/.cache/aecore``)."""
     value = os.environ.get("AECORE_CACHE")
-    return Path(value).expanduser().resolve() if value else REPO_ROOT / ".cache" / "aecore"
+    if value:
+        return Path(value).expanduser().resolve()
+    if in_checkout():
+        return REPO_ROOT / ".cache" / "aecore"
+    user_cache = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(user_cache).expanduser() if user_cache else Path.home() / ".cache") / "aecore"
 
 
 def flush_denormals() -> bool:
