@@ -6,12 +6,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install test book clean-book lock
+.PHONY: help install test book clean-book lock check-bootstrap
 
 help:
 	@echo "make test   unit tests + pytest --nbval notebooks (AECORE_PROFILE=quick by default)"
 	@echo "make book   build the report site into _build/html (AECORE_PROFILE=full by default)"
 	@echo "make lock   re-pin constraints.txt from the current .venv"
+	@echo "make check-bootstrap   run a notebook as in Colab: fresh venv without aecore, its first cell installs it (minutes)"
 
 # The environment is (re)built when pyproject.toml or constraints.txt change.
 $(STAMP): pyproject.toml constraints.txt
@@ -32,6 +33,11 @@ test: $(STAMP)
 book: $(STAMP)
 	AECORE_PROFILE=$${AECORE_PROFILE:-full} $(BIN)/jupyter-book build book --warningiserror --keep-going
 	$(BIN)/python tools/check_book.py
+
+# The Colab path: a fresh venv without aecore runs a notebook whose first cell installs it from this
+# checkout (minutes, and PyTorch downloads on the first run), so it is not part of `make test`.
+check-bootstrap:
+	tools/check_bootstrap.sh
 
 clean-book:
 	rm -rf _build
