@@ -7,13 +7,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 WEIGHTS ?= _build/weights/aecore-weights.zip
 
-.PHONY: help install test book weights clean-book lock
+.PHONY: help install test book weights clean-book lock check-bootstrap
 
 help:
 	@echo "make test   unit tests + pytest --nbval notebooks (AECORE_PROFILE=quick by default)"
 	@echo "make book   build the report site into _build/html (AECORE_PROFILE=full by default)"
 	@echo "make weights pack every cached model into $(WEIGHTS) (after make book), for AECORE_WEIGHTS"
 	@echo "make lock   re-pin constraints.txt from the current .venv"
+	@echo "make check-bootstrap   run a notebook as in Colab: fresh venv without aecore, its first cell installs it (minutes)"
 
 # The environment is (re)built when pyproject.toml or constraints.txt change.
 $(STAMP): pyproject.toml constraints.txt
@@ -40,6 +41,11 @@ book: $(STAMP)
 weights: $(STAMP)
 	mkdir -p $(dir $(WEIGHTS))
 	$(BIN)/python -m aecore.weights export $(WEIGHTS)
+
+# The Colab path: a fresh venv without aecore runs a notebook whose first cell installs it from this
+# checkout (minutes, and PyTorch downloads on the first run), so it is not part of `make test`.
+check-bootstrap:
+	tools/check_bootstrap.sh
 
 clean-book:
 	rm -rf _build

@@ -8,7 +8,7 @@ Environment variables
 ``AECORE_PROFILE``  ``full`` (default: the real lab settings) or ``quick`` (small
                     subsets and 1-2 epochs, for tests and CI).
 ``AECORE_DATA``     folder holding the raw data sets (default: ``data/`` in the repo).
-``AECORE_CACHE``    folder for derived files and trained models (default:
+``AECORE_CACHE``    folder for derived files, downloads and trained models (default:
                     ``.cache/aecore`` in the repo).
 ``AECORE_DEVICE``   force a torch device (``cpu``, ``cuda``, ``mps``); default: auto.
 ``AECORE_SEED``     global training seed (default 0): every ``TrainConfig`` starts from it,
@@ -25,6 +25,16 @@ Environment variables
                     holds that model (same name and key), and trained otherwise. Unset: none.
 ``AECORE_NOTEBOOK`` the notebook this process runs, when it does not call
                     :func:`set_notebook` (recorded beside the models it uses).
+
+Checkout or installed copy
+--------------------------
+In a source checkout (``pyproject.toml`` beside the ``aecore`` folder, see
+:func:`in_checkout`) the defaults above are folders of the checkout. An installed copy
+(``pip install "aecore @ git+..."``, as the notebooks' first cell does in Colab) sits in
+site-packages, which is no place for data, so its defaults are user folders:
+``~/aecore-data`` for the raw data and ``$XDG_CACHE_HOME/aecore`` (``~/.cache/aecore``)
+for the cache, where missing data sets are downloaded to. ``AECORE_DATA`` and
+``AECORE_CACHE`` override both.
 """
 
 from __future__ import annotations
@@ -149,15 +159,19 @@ def weights_source() -> Path | str | None:
     """Where pretrained weights come from (``AECORE_WEIGHTS``): a local archive's Path, a URL string, or None.
 
     A URL must be ``https://`` (``http://`` only for a loopback host, for testing); a path
-    (``~`` expanded, relative to the working directory) must name an existing file. Any other
-    value raises ValueError naming the variable.
+    (``~`` expanded; a relative one is looked up in the working directory, then, in a checkout,
+    in the repository root, because notebooks run in ``notebooks/``) must name an existing
+    file. Any other value raises ValueError naming the variable.
     """
     value = os.environ.get("AECORE_WEIGHTS", "").strip()
     if not value:
         return None
     if "://" in value:
         return _weights_url(value)
-    path = Path(value).expanduser().resolve()
+    path = Path(value).expanduser()
+    if not path.is_absolute() and not path.exists() and in_checkout() and (REPO_ROOT / path).exists():
+        path = REPO_ROOT / path
+    path = path.resolve()
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
         raise ValueError(f"AECORE_WEIGHTS={value!r} names no file ({path} {what}); "
@@ -187,16 +201,30 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def in_checkout() -> bool:
+    """Whether aecore runs from a source checkout (``pyproject.toml`` beside the package, as with
+    ``pip install -e .``) rather than an installed copy in site-packages."""
+    return (REPO_ROOT / "pyproject.toml").is_file()
+
+
 def data_root() -> Path:
-    """Folder with the raw data sets: ``$AECORE_DATA`` or ``<repo>/data``."""
+    """Folder with the raw data sets: ``$AECORE_DATA``, else ``<repo>/data`` in a checkout, else ``~/aecore-data``."""
     value = os.environ.get("AECORE_DATA")
-    return Path(value).expanduser().resolve() if value else REPO_ROOT / "data"
+    if value:
+        return Path(value).expanduser().resolve()
+    return REPO_ROOT / "data" if in_checkout() else Path.home() / "aecore-data"
 
 
 def cache_root() -> Path:
-    """Folder for derived files and trained models: ``$AECORE_CACHE`` or ``<repo>/.cache/aecore``."""
+    """Folder for derived files, downloads and trained models: ``$AECORE_CACHE``, else
+    ``<repo>/.cache/aecore`` in a checkout, else ``$XDG_CACHE_HOME/aecore`` (``~/.cache/aecore``)."""
     value = os.environ.get("AECORE_CACHE")
-    return Path(value).expanduser().resolve() if value else REPO_ROOT / ".cache" / "aecore"
+    if value:
+        return Path(value).expanduser().resolve()
+    if in_checkout():
+        return REPO_ROOT / ".cache" / "aecore"
+    user_cache = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(user_cache).expanduser() if user_cache else Path.home() / ".cache") / "aecore"
 
 
 def flush_denormals() -> bool:
