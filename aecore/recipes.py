@@ -9,7 +9,8 @@ values are part of the model cache keys: changing one retrains the models built 
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Mapping
 
 from . import data, models
 from .classifier import DigitClassifier
@@ -65,6 +66,26 @@ def digit_classifier(train_set: LabelledImages, seed: int | None = None) -> tupl
     return model, history
 
 
+@dataclass(frozen=True)
+class Lab3Settings:
+    """What Lab 3 (``03_mnist_vae``) runs in one profile; the notebook picks one with ``choose``."""
+
+    side_epochs: int
+    """Epochs of each of task 1's two VAEs (BCE summed vs averaged over the pixels)."""
+    vae2_epochs: int
+    """Epochs of task 4's 2-D VAE."""
+    n_samples: int
+    """How many z ~ N(0, I) task 3 decodes with the VAE and the AE and rates with the classifier."""
+    n_per_digit: int
+    """How many CVAE samples task 3 draws per digit (the same codes for every digit)."""
+    sweep_train: int | None
+    """Training digits of task 5's hyper-parameter study (None: all of its 5/6 split)."""
+    sweep_val: int | None
+    """Validation digits of task 5's study (None: all of its 1/6 split)."""
+    sweep_epochs: int
+    """Epochs of each of task 5's 18 runs."""
+
+
 def lab3_bce_config() -> TrainConfig:
     """Lab 3's training of its main autoencoder (tasks 2 and 3): BCE, lr :data:`VAE_LR`, 12 epochs (full) or
     2 (quick). The (C)VAEs train with :func:`lab3_elbo_config`."""
@@ -93,8 +114,38 @@ def dogs_autoencoder(latent_noise: float | None = 0.0, latent_channels: int = 16
     return models.ConvAutoencoder(**DOGS_ARCHITECTURE, latent_channels=latent_channels, latent_noise=latent_noise)
 
 
+@dataclass(frozen=True)
+class Lab3bSettings:
+    """What Lab 3b (``03b_dogs_ae_vs_vae``) runs in one profile; the notebook picks one with ``choose``."""
+
+    epochs: int
+    """Epochs of each of the six dog models (AE and VAE at three code sizes); Lab 2 trains 10."""
+
+
 def dogs_config(epochs: int | None = None) -> TrainConfig:
     """Lab 2's recipe: MSE, Adam with batch 8 and lr 1e-3, cosine schedule, random flips;
     ``epochs`` defaults to 10 (full) or 1 (quick)."""
     return TrainConfig(epochs=choose(quick=1, full=10) if epochs is None else epochs, batch_size=8, lr=1e-3, loss="mse", hflip=True,
                        lr_schedule="cosine")
+
+
+# ------------------------------------------------------------------------ Wafer maps (Lab 4)
+
+@dataclass(frozen=True)
+class WaferSettings:
+    """What Lab 4 (``04_wafer_maps``) runs in one profile; the notebook picks one with ``choose``."""
+
+    counts: Mapping[str, int]
+    """Synthetic maps per class, used when WM-811K's LSWMD.pkl is absent."""
+    max_per_class: int
+    """With the real WM-811K file: at most this many maps per class (a seeded subset)."""
+    ae_epochs: int
+    """Epochs of the wafer-map autoencoder."""
+    classifier_epochs: int
+    """Epochs of each of the two classifiers (without and with generated maps)."""
+    batch_size: int
+    """Batch size of the autoencoder and the classifiers."""
+    target: int
+    """A class with fewer training maps is rare and topped up to this many with generated maps."""
+    per_scale: int
+    """Generated maps per class at each noise scale of task 3's scale table."""

@@ -1,5 +1,6 @@
-"""Helpers to put computed numbers into the book: glue several values, show a table, keep results
-with short ids (:class:`Results`), and read the results that ``benchmarks/*.py`` wrote."""
+"""Helpers to put computed numbers into the book: start a chapter, glue several values, show a table,
+keep results with short ids (:class:`Results`), show training times, and read the results that
+``benchmarks/*.py`` wrote."""
 
 from __future__ import annotations
 
@@ -9,7 +10,23 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from . import config
 from .config import REPO_ROOT
+
+
+def start_chapter(name: str, settings: Any = None) -> None:
+    """Begin the notebook ``name`` (its file stem, e.g. ``"03_mnist_vae"``): record it with
+    :func:`aecore.config.set_notebook` and print the run's setup in one line: aecore version,
+    profile, device, torch threads and training seed, then ``settings`` (the lab's settings object)
+    if given."""
+    import torch
+
+    from . import __version__
+
+    config.set_notebook(name)
+    line = (f"aecore {__version__} | profile: {config.profile()} | device: {config.pick_device()} | "
+            f"threads: {torch.get_num_threads()} | seed: {config.seed()}")
+    print(line if settings is None else f"{line} | settings: {settings}")
 
 
 def glue_values(**values: Any) -> None:
@@ -129,11 +146,16 @@ class Results:
         formats = {self.columns[c]: spec for c, spec in self.formats.items()}
         return Table(rows, formats=formats, caption=caption)
 
-    def glue(self, *columns: str) -> list[str]:
-        """Glue every filled cell of ``columns`` (default: all) with :func:`glue_values`; return the names glued."""
+    def glue(self, *columns: str, rows: Sequence[str] | None = None) -> list[str]:
+        """Glue every filled cell of ``columns`` (default: all) in ``rows`` (default: all) with
+        :func:`glue_values`; return the names glued. Glue only what the prose cites."""
         self._check_columns(columns)
+        unknown = [row for row in rows or () if row not in self._rows]
+        if unknown:
+            raise KeyError(f"no rows {unknown} in results {self.prefix!r}; rows are {list(self._rows)}")
         chosen = columns or tuple(self.columns)
-        values = {self.name(row, c): cells[c] for row, cells in self._rows.items() for c in chosen if c in cells}
+        values = {self.name(row, c): cells[c] for row, cells in self._rows.items()
+                  if rows is None or row in rows for c in chosen if c in cells}
         glue_values(**values)
         return list(values)
 
@@ -141,6 +163,20 @@ class Results:
         unknown = [c for c in columns if c not in self.columns]
         if unknown:
             raise ValueError(f"unknown columns {unknown} for results {self.prefix!r}; columns are {list(self.columns)}")
+
+
+def show_training_times(seconds: Mapping[str, float]) -> float:
+    """Display how long each model took to train (``seconds``: run label -> seconds, as in
+    ``History.seconds``) with a total row, glue the total as ``training_minutes`` and return the
+    total in seconds. The times are those of each model's first training (later runs load it)."""
+    from IPython.display import display
+
+    total = sum(seconds.values())
+    display(Table([{"training run": run, "seconds": s} for run, s in seconds.items()]
+                  + [{"training run": "total", "seconds": total}], formats={"seconds": ".0f"},
+                  caption="Training time when each model was first trained (later runs load it from the cache)"))
+    glue_values(training_minutes=total / 60)
+    return total
 
 
 def _plain(value: Any) -> Any:

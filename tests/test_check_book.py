@@ -71,9 +71,10 @@ def test_static_names_come_from_glue_calls_fstrings_and_results():
         "glue_values(epochs=3, **{f'l2_{tag}_{metric}': 1 for tag in tags for metric in metrics})",
         "report.glue_values(**{'psnr': 1, f'n_{split}': 2})\nglue(f'noise_{v}', 0, display=False)",
         "table = Results('design', {'psnr': 'PSNR (dB)'})\nprint(other('not_glued'))",
+        "report.show_training_times(model_seconds)",
     ])
     names, patterns = check_book.static_glue_names(nb)
-    assert names == {"hidden": False, "figure": True, "epochs": False, "psnr": False}
+    assert names == {"hidden": False, "figure": True, "epochs": False, "psnr": False, "training_minutes": False}
 
     def matched(name):
         return any(p.fullmatch(name) for p in patterns)

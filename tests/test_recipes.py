@@ -41,3 +41,25 @@ def test_recipe_networks_have_the_labs_shapes():
     assert dogs.latent_shape == (4, 8, 8) and dogs.hparams["latent_noise"] == 0.1
     assert stable_hash(recipes.digit_autoencoder(2).hparams) == "b52f67df88981238"
     assert stable_hash(recipes.dogs_autoencoder(0.0).hparams) == "8aff423c40a1a55a"
+
+
+@pytest.mark.parametrize("settings_class", [recipes.Lab3Settings, recipes.Lab3bSettings, recipes.WaferSettings])
+def test_lab_settings_are_frozen_documented_and_chosen_by_profile(settings_class, monkeypatch):
+    import dataclasses
+
+    from aecore import choose
+
+    fields = dataclasses.fields(settings_class)
+    quick = settings_class(**{f.name: 1 for f in fields})
+    full = settings_class(**{f.name: 2 for f in fields})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(quick, fields[0].name, 3)
+    monkeypatch.setenv("AECORE_PROFILE", "quick")
+    assert choose(quick=quick, full=full) is quick
+    monkeypatch.setenv("AECORE_PROFILE", "full")
+    assert choose(quick=quick, full=full) is full
+    with pytest.raises(TypeError, match="settings class"):
+        choose(quick=quick, full=dataclasses.asdict(full))
+    source = __import__("inspect").getsource(settings_class)
+    assert all(f'{f.name}:' in source and f'{f.name}: ' in source for f in fields)
+    assert source.count('"""') >= 2 * (len(fields) + 1), "a docstring per field"

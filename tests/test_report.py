@@ -133,3 +133,41 @@ def test_benchmark_table_keeps_the_chosen_rows_with_formats_and_provenance(tmp_p
     assert [row["quantity"] for row in table.rows] == ["Lab 1: a"] and table.cell("v", 1.234) == "1.2"
     assert table.caption.startswith("Study (measured 2026-01-01") and "commit abc" in table.caption
     assert len(report.benchmark_table("study").rows) == 2
+
+
+def test_results_glue_only_the_rows_asked_for(glued):
+    results = l2_results()
+    assert results.glue("bce", rows=("wd2",)) == ["l2_wd2_bce"] == [name for name, _, _ in glued]
+    assert results.glue(rows=("base",)) == ["l2_base_setting", "l2_base_bce", "l2_base_w"]
+    with pytest.raises(KeyError, match="wd3"):
+        results.glue("bce", rows=("wd3",))
+
+
+def test_start_chapter_records_the_notebook_and_prints_the_setup(monkeypatch, capsys):
+    from aecore import config
+
+    monkeypatch.setenv("AECORE_SEED", "2")
+    monkeypatch.setenv("AECORE_DEVICE", "cpu")
+    monkeypatch.setattr(config, "_notebook", None)
+    report.start_chapter("03_mnist_vae", settings={"epochs": 1})
+    line = capsys.readouterr().out.strip()
+    assert config.current_notebook() == "03_mnist_vae"
+    assert "| device: cpu |" in line and "| seed: 2 |" in line and line.endswith("| settings: {'epochs': 1}")
+    assert f"profile: {config.profile()}" in line and "threads: " in line
+    report.start_chapter("00_data_tour")
+    assert capsys.readouterr().out.strip().endswith("seed: 2") and config.current_notebook() == "00_data_tour"
+    with pytest.raises(ValueError, match="file name"):
+        report.start_chapter("notebooks/00_data_tour")
+
+
+def test_show_training_times_displays_each_run_and_the_total(glued, monkeypatch):
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", shown.append)
+    total = report.show_training_times({"AE 10-D": 30.0, "VAE 10-D": 90.4})
+    assert total == pytest.approx(120.4)
+    assert glued == [("training_minutes", pytest.approx(120.4 / 60), False)]
+    (table,) = shown
+    assert [line.split()[-1] for line in repr(table).splitlines()] == ["seconds", "30", "90", "120"]
+    assert repr(table).splitlines()[-1].startswith("total")

@@ -6,8 +6,9 @@ Usage: python tools/check_book.py [BUILD_HTML_DIR]   (default: _build/html)
 Glue names a notebook defines are read from what the build wrote beside the executed notebook
 (``<build>/jupyter_execute/<page>.glue.json``, every name its cells glued, however the name was
 made). For a notebook without build output they are read statically from its code cells:
-keywords of ``glue_values(...)``, the first argument of ``glue(...)``, and ``<prefix>_*`` for
-each ``Results("<prefix>", ...)``; f-strings count as patterns (``f"l2_{tag}_w"`` matches
+keywords of ``glue_values(...)``, the first argument of ``glue(...)``, ``<prefix>_*`` for
+each ``Results("<prefix>", ...)``, and what ``aecore.report`` helpers glue under fixed names
+(:data:`HELPER_NAMES`); f-strings count as patterns (``f"l2_{tag}_w"`` matches
 ``l2_wd2_w``).
 
 Exits 1 and lists the problems if a page is missing or shows a traceback, or if the prose cites
@@ -32,6 +33,8 @@ GLUE_ROLE = re.compile(r"\{glue(?::([a-z]*))?\}`([^`]+)`")
 # ```{glue:figure} name, :::{glue} name ...
 GLUE_DIRECTIVE = re.compile(r"^[ \t]*(?:`{3,}|~{3,}|:{3,})\{glue(?::[a-z]*)?\}[ \t]+(\S+)", re.MULTILINE)
 ROLES_WITH_FORMAT = ("text", "md")
+# aecore.report helpers that glue under fixed names: helper -> the names it glues.
+HELPER_NAMES = {"show_training_times": ("training_minutes",)}
 
 
 def toc_pages(toc: dict) -> list[str]:
@@ -128,6 +131,8 @@ def static_glue_names(notebook: dict) -> tuple[dict[str, bool], list[re.Pattern]
                             define(key)
                     elif isinstance(keyword.value, ast.DictComp):
                         define(keyword.value.key)
+            elif function in HELPER_NAMES:
+                names.update(dict.fromkeys(HELPER_NAMES[function], False))
             elif function == "Results" and call.args and isinstance(call.args[0], ast.Constant):
                 patterns.append(re.compile(re.escape(f"{call.args[0].value}_") + r"[A-Za-z0-9]+_\w+"))
     return names, patterns
