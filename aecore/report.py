@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from . import config
-from .config import REPO_ROOT
 
 
 def start_chapter(name: str, settings: Any = None) -> None:
@@ -184,10 +183,15 @@ def _plain(value: Any) -> Any:
     return value.item() if getattr(value, "ndim", None) == 0 and hasattr(value, "item") else value
 
 
+# Benchmark results ship inside the package, so an installed copy (Colab) shows the same tables.
+BENCHMARK_RESULTS = Path(__file__).resolve().parent / "benchmark_results"
+
+
 def benchmark_path(name: str) -> Path:
     """Where ``benchmarks/<name>.py`` writes its results (with ``save_benchmark`` from
-    ``benchmarks/_results.py``): ``benchmarks/results/<name>.json`` in the repository."""
-    return REPO_ROOT / "benchmarks" / "results" / f"{name}.json"
+    ``benchmarks/_results.py``): ``aecore/benchmark_results/<name>.json``, package data that
+    installs with aecore."""
+    return BENCHMARK_RESULTS / f"{name}.json"
 
 
 def load_benchmark(name: str) -> dict[str, Any]:

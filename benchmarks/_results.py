@@ -1,5 +1,5 @@
 """Writing the results of ``benchmarks/*.py``: :func:`save_benchmark` stores a benchmark's rows
-with their provenance in ``benchmarks/results/<name>.json``, where
+with their provenance in ``aecore/benchmark_results/<name>.json``, where
 :func:`aecore.report.load_benchmark` reads them for the book.
 
 Imported by the benchmark scripts as ``benchmarks._results`` (they put the repository root on

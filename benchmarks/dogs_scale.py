@@ -12,7 +12,7 @@ subset. This script builds a stand-in for the full archive and measures what a s
    (``AECORE_DOGS=all``); the full profile's training budget (photos and steps per epoch
    of the Lab 2 recipe), which must be the same as on the course copy; and, with
    ``AECORE_DOGS=all`` in the quick profile, one training epoch of the Lab 2 network.
-3. It writes ``benchmarks/results/dogs_scale.json`` with provenance.
+3. It writes ``aecore/benchmark_results/dogs_scale.json`` with provenance.
 
     python benchmarks/dogs_scale.py [--photos 20000] [--breeds 120]
 

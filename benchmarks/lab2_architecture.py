@@ -1,5 +1,5 @@
 """Lab 2 design study: which convolutional autoencoder reaches the best test PSNR on the dogs
-in a short, fixed training budget? Writes benchmarks/results/lab2_architecture.json, which the
+in a short, fixed training budget? Writes aecore/benchmark_results/lab2_architecture.json, which the
 Lab 2 chapter shows as its design table.
 
 Every variant has the lab's 8x8x16 power-normalised code and is trained with MSE on the same

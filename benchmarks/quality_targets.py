@@ -13,7 +13,7 @@ models):
 * Lab 3: the 20-D VAE (test -ELBO <= 106 nats), the CVAE (>= 90 % of its samples read as the
   digit asked for) and the digit classifier that judges it (>= 98 % test accuracy).
 
-It writes ``benchmarks/results/quality_targets.json``: one row per quantity with every seed's
+It writes ``aecore/benchmark_results/quality_targets.json``: one row per quantity with every seed's
 value, mean, range and how many seeds met the target, the raw numbers per seed, and the
 provenance (device, torch, date, machine, commit). Exit status 1 if a target was missed.
 

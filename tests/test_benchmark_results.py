@@ -10,10 +10,10 @@ from benchmarks import _results
 
 
 def test_saved_results_load_back_with_their_provenance(tmp_path, monkeypatch):
-    monkeypatch.setattr(report, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(report, "BENCHMARK_RESULTS", tmp_path / "benchmark_results")
     path = _results.save_benchmark("demo", [{"variant": "a", "PSNR (dB)": 21.5}], {"PSNR (dB)": ".2f"}, "Short runs",
                                    per_seed={"0": [1.0, 2.0]})
-    assert path == tmp_path / "benchmarks" / "results" / "demo.json"
+    assert path == tmp_path / "benchmark_results" / "demo.json"
     assert [p.name for p in path.parent.iterdir()] == ["demo.json"], "no temporary file left behind"
     result = report.load_benchmark("demo")
     assert result["rows"] == [{"variant": "a", "PSNR (dB)": 21.5}] and result["formats"] == {"PSNR (dB)": ".2f"}

@@ -103,11 +103,11 @@ def test_load_benchmark_adds_the_provenance_to_the_caption(tmp_path, monkeypatch
 
     from aecore import report
 
-    monkeypatch.setattr(report, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(report, "BENCHMARK_RESULTS", tmp_path / "benchmark_results")
     with pytest.raises(FileNotFoundError, match=r"python benchmarks/demo\.py"):
         report.load_benchmark("demo")
     path = report.benchmark_path("demo")
-    assert path == tmp_path / "benchmarks" / "results" / "demo.json"
+    assert path == tmp_path / "benchmark_results" / "demo.json"
     provenance = {"date": "2026-01-02", "machine": "x86_64, 2 CPUs", "device": "cpu", "threads": 2, "torch": "2.5.1",
                   "commit": "abc1234"}
     path.parent.mkdir(parents=True)
