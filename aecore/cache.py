@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from .config import cache_root
 from .utils import atomic_path, stable_hash, tensor_fingerprint
 
 # Bump on purpose whenever what a key stands for, or the file layout, changes: every cached
@@ -77,6 +78,11 @@ def key_of(run: dict[str, Any]) -> str:
 def cache_key(model, train_data, val_data, config) -> str:
     """Hash of the cache schema, model class + hyper-parameters, training config and the data's fingerprints."""
     return key_of(describe_run(model, train_data, val_data, config))
+
+
+def models_dir(cache: Path | str | None = None) -> Path:
+    """The folder of cached model files, ``<cache>/models`` (``cache``: by default :func:`aecore.config.cache_root`)."""
+    return Path(cache if cache is not None else cache_root()) / "models"
 
 
 def model_file_name(name: str, key: str) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import math
 import os
 import shutil
@@ -23,7 +24,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -457,9 +458,10 @@ def _decode_dogs(folder: Path, files: list[str], size: int) -> dict:
     kept, digests, skipped = [], [], []
     for rel in tqdm(files, desc=f"Resizing dog photos to {size}px", leave=False):
         try:
-            images[len(kept)] = load_square_image(folder / rel, size)
+            raw = (folder / rel).read_bytes()  # read once: decoded and checksummed from memory
+            images[len(kept)] = load_square_image(io.BytesIO(raw), size)
             kept.append(rel)
-            digests.append(hashlib.sha256((folder / rel).read_bytes()).hexdigest())
+            digests.append(hashlib.sha256(raw).hexdigest())
         except OSError as err:  # PIL: truncated file, empty file, not an image (UnidentifiedImageError)
             what = "not a readable image" if isinstance(err, UnidentifiedImageError) else str(err)
             skipped.append([rel, f"{what}, {(folder / rel).stat().st_size} bytes"])
@@ -485,8 +487,9 @@ def _skipped_message(folder: Path, skipped: Sequence[Sequence[str]], total: int)
             f"empty or not an image): {_examples(skipped)}. Replace or delete them to silence this warning.")
 
 
-def load_square_image(path: Path, size: int) -> torch.Tensor:
-    """Decode one image, centre-crop it to a square and resize it: uint8 tensor (3, size, size)."""
+def load_square_image(path: Path | BinaryIO, size: int) -> torch.Tensor:
+    """Decode one image (a file path or an open binary file), centre-crop it to a square and resize it:
+    uint8 tensor (3, size, size)."""
     with Image.open(path) as img:
         img.draft("RGB", (2 * size, 2 * size))  # JPEG: decode at reduced scale, much faster
         img = img.convert("RGB")

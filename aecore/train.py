@@ -24,9 +24,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .cache import (CacheFileError, cache_key, data_fingerprint, describe_run, key_of, model_file_name,
+from .cache import (CacheFileError, cache_key, data_fingerprint, describe_run, key_of, model_file_name, models_dir,
                     read_model_file, save_model_file)
-from .config import cache_root, pick_device
+from .config import pick_device
 from .config import seed as global_seed
 from .data import LabelledImages
 from .losses import kl_divergence, reconstruction_loss
@@ -309,7 +309,7 @@ def fit_or_load(name: str, model: Model, train_data: LabelledImages, val_data: L
     device = device or pick_device()
     run = describe_run(model, train_data, val_data, config)
     key = key_of(run)
-    path = Path(cache_dir or cache_root() / "models") / model_file_name(name, key)
+    path = (Path(cache_dir) if cache_dir else models_dir()) / model_file_name(name, key)
     seen = None
     if not retrain:
         history, seen = _load_cached(path, key, model, device, skip=None)

@@ -139,13 +139,18 @@ def tensor_fingerprint(*tensors: torch.Tensor, length: int = 16) -> str:
     return digest.hexdigest()[:length]
 
 
-def file_md5(path: Path, chunk: int = 1 << 20) -> str:
-    """MD5 hex digest of a file, read in chunks."""
-    md5 = hashlib.md5()
+def file_digest(path: Path, algorithm: str, chunk: int = 1 << 20) -> str:
+    """Hex digest of a file's bytes with the hashlib ``algorithm`` (``"md5"``, ``"sha256"``), read in chunks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(chunk), b""):
-            md5.update(block)
-    return md5.hexdigest()
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_md5(path: Path) -> str:
+    """MD5 hex digest of a file (the checksums MNIST and Stanford Dogs publish)."""
+    return file_digest(path, "md5")
 
 
 def module_device(module: torch.nn.Module) -> torch.device:

@@ -47,9 +47,10 @@ from typing import Any, BinaryIO, Iterator
 import torch
 from tqdm.auto import tqdm
 
-from .cache import CACHE_SCHEMA, MODEL_FILE_SUFFIX, CacheFileError, model_file_name, read_model_file, summarize
+from .cache import (CACHE_SCHEMA, MODEL_FILE_SUFFIX, CacheFileError, model_file_name, models_dir, read_model_file,
+                    summarize)
 from .config import cache_root, current_notebook, weights_source
-from .utils import atomic_path, file_lock
+from .utils import atomic_path, file_digest, file_lock
 
 FORMAT_NAME = "aecore-weights"
 FORMAT_VERSION = 1
@@ -74,11 +75,6 @@ class ArchiveError(ValueError):
 
 
 # ----------------------------------------------------------------------------- the cache's model files
-
-def models_dir(cache: Path | str | None = None) -> Path:
-    """The folder of cached model files, ``<cache>/models`` (``cache``: by default :func:`aecore.config.cache_root`)."""
-    return Path(cache if cache is not None else cache_root()) / "models"
-
 
 def cached_files(folder: Path) -> list[Path]:
     """The model files (``*.pt``, not hidden temporary ones) in a models folder, sorted by name."""
@@ -495,14 +491,10 @@ def _stage(archive: zipfile.ZipFile, entries: list[dict[str, Any]], folder: Path
 
 def _file_sha256(path: Path) -> str | None:
     """SHA-256 hex digest of a file, None if there is no such file."""
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(_CHUNK), b""):
-                digest.update(block)
+        return file_digest(path, "sha256")
     except FileNotFoundError:
         return None
-    return digest.hexdigest()
 
 
 # ----------------------------------------------------------------------------- the AECORE_WEIGHTS source
