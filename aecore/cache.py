@@ -56,15 +56,26 @@ def data_fingerprint(data) -> str:
     return cached
 
 
+def config_as_keyed(config) -> dict[str, Any]:
+    """A ``TrainConfig`` as its cache key sees it: its fields as a dict, less those in
+    ``config.ADDED_LATER`` that hold the value given there (the behaviour from before they
+    existed), so runs cached before a field was added keep their keys."""
+    added_later = getattr(config, "ADDED_LATER", {})
+    return {k: v for k, v in asdict(config).items() if not (k in added_later and v == added_later[k])}
+
+
 def describe_run(model, train_data, val_data, config) -> dict[str, Any]:
-    """What identifies a training run: schema, model class and hparams, config and data fingerprints."""
+    """What identifies a training run: schema, model class and hparams, config and data fingerprints.
+
+    The config enters as :func:`config_as_keyed` gives it.
+    """
     hparams = getattr(model, "hparams", None)
     if hparams is None:
         why = getattr(model, "hparams_problem", "it has no hparams")
         raise ValueError(f"{type(model).__name__} cannot be cached: {why}. Cache models built by an aecore.models "
                          "class from numbers (e.g. MLPAutoencoder(latent_dim=2)), or train it with aecore.train.train.")
     return {
-        "schema": CACHE_SCHEMA, "model": type(model).__name__, "hparams": dict(hparams), "config": asdict(config),
+        "schema": CACHE_SCHEMA, "model": type(model).__name__, "hparams": dict(hparams), "config": config_as_keyed(config),
         "data": {"train": data_fingerprint(train_data),
                  "val": None if val_data is None else data_fingerprint(val_data)},
     }

@@ -155,6 +155,12 @@ def load_mnist(split: str = "train", *, download: bool = False, limit: int | Non
     return LabelledImages(images, labels, MNIST_CLASSES).subset(limit, seed)
 
 
+def mnist_root(download: bool = False) -> Path:
+    """torchvision's ``root`` for MNIST in the cache (``<cache>/mnist``), with the four files
+    unpacked and checked there (see :func:`load_mnist`): ``torchvision.datasets.MNIST(mnist_root())``."""
+    return _prepare_mnist(download)
+
+
 def _prepare_mnist(download: bool) -> Path:
     """Make sure valid unpacked MNIST files exist under the cache; return torchvision's root for them.
 

@@ -262,18 +262,24 @@ def layout_metrics(codes: torch.Tensor, labels: torch.Tensor, k: int = 10) -> di
     }
 
 
-def generate_near(model: nn.Module, images: torch.Tensor, n: int, strength: float,
-                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def generate_near(model: nn.Module, images: torch.Tensor | None, n: int, strength: float,
+                  generator: torch.Generator | None = None, *, codes: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """New images near ``images``: encode, pick ``n`` codes at random, :func:`perturb` them, decode.
 
     Returns ``(generated, source)``: the decoded images in [0, 1] (n, C, H, W) and the
     index into ``images`` of each one's source. With ``strength=0`` the result is the
     plain reconstruction of the picked sources; the same ``generator`` seed picks the
-    same sources and the same noise direction at every strength.
+    same sources and the same noise direction at every strength. ``codes``: the codes of
+    ``images`` (:func:`encode_dataset`) if already at hand; then ``images`` may be None.
     """
-    if n < 0 or len(images) == 0:
-        raise ValueError(f"need n >= 0 and at least one source image, got n={n} and {len(images)} images")
-    codes = encode_dataset(model, images)
+    if codes is None and images is None:
+        raise ValueError("give the source images or their codes")
+    if n < 0 or len(codes if codes is not None else images) == 0:
+        raise ValueError(f"need n >= 0 and at least one source image, got n={n} and "
+                         f"{len(codes if codes is not None else images)} images")
+    if codes is None:
+        codes = encode_dataset(model, images)
     source = torch.randint(len(codes), (n,), generator=generator)
     return decode_codes(model, perturb(codes[source], strength, generator)), source
 
@@ -301,12 +307,15 @@ def augment_rare_classes(model: nn.Module, data: LabelledImages, target: int, st
     return LabelledImages(torch.cat(images), torch.cat(labels), data.classes)
 
 
-def round_trip_error(model: nn.Module, codes: torch.Tensor) -> torch.Tensor:
+def round_trip_error(model: nn.Module, codes: torch.Tensor, decoded: torch.Tensor | None = None) -> torch.Tensor:
     """Relative change of each code (N, ...) after decoding and re-encoding it: shape (N,).
 
     ``||encode(decode(z)) - z|| / ||z||``. Codes of real images are close to fixed points of
     this round trip; a code off the region the autoencoder was trained on usually is not,
-    because its decoded image is not one the encoder maps back there.
+    because its decoded image is not one the encoder maps back there. ``decoded``: the images
+    ``decode_codes(model, codes)`` if already at hand (saves decoding them again).
     """
-    again = encode_dataset(model, decode_codes(model, codes))
+    if decoded is None:
+        decoded = decode_codes(model, codes)
+    again = encode_dataset(model, decoded)
     return (again - codes).flatten(1).norm(dim=1) / codes.flatten(1).norm(dim=1).clamp_min(1e-12)

@@ -7,6 +7,7 @@ error for ``"mse"``), so that a mean over the batch is a per-image loss.
 from __future__ import annotations
 
 import torch
+from pytorch_msssim import ssim
 from torch.nn import functional as F
 
 
@@ -22,6 +23,21 @@ def reconstruction_loss(logits: torch.Tensor, target: torch.Tensor, kind: str, s
         squared_error = (torch.sigmoid(logits) - target).pow(2).flatten(1)
         return squared_error.mean(1) if kind == "mse" else squared_error.sum(1) / (2 * sigma ** 2)
     raise ValueError(f"unknown reconstruction loss {kind!r}; use 'bce', 'mse' or 'gaussian'")
+
+
+def image_losses(logits: torch.Tensor, target: torch.Tensor, kind: str, ssim_weight: float = 0.0
+                 ) -> dict[str, torch.Tensor]:
+    """Per-image losses of an autoencoder's ``logits`` against ``target`` (each shape (N,)):
+    ``loss`` = :func:`reconstruction_loss` ``kind``; with ``ssim_weight`` > 0 (``"mse"`` only)
+    ``loss`` = MSE + ``ssim_weight`` * (1 - SSIM), and its parts ``mse`` and ``ssim`` too."""
+    recon = reconstruction_loss(logits, target, kind)
+    if ssim_weight <= 0:
+        return {"loss": recon}
+    if kind != "mse":
+        raise ValueError(f"an SSIM term goes with the 'mse' loss only, not {kind!r}")
+    # pytorch_msssim directly: aecore.metrics.ssim checks its inputs with a host sync, too slow for every step
+    similarity = ssim(torch.sigmoid(logits).float(), target.float(), data_range=1.0, size_average=False)
+    return {"loss": recon + ssim_weight * (1 - similarity), "mse": recon, "ssim": similarity}
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .losses import classification_losses, kl_divergence, reconstruction_loss
+from .losses import classification_losses, image_losses, kl_divergence, reconstruction_loss
 from .noise import PowerNormalizedLatentNoise
 from .utils import apply_in_batches, eval_mode, module_device
 
@@ -53,8 +53,10 @@ def _capturing_hparams(init):
         if type(self).__init__ is wrapper:  # the outermost constructor's arguments name the model
             bound = signature.bind(self, *args, **kwargs)
             bound.apply_defaults()
+            added_later = type(self).hparams_added_later
             try:
-                self.hparams = {name: _plain(v) for name, v in list(bound.arguments.items())[1:]}
+                self.hparams = {name: _plain(v) for name, v in list(bound.arguments.items())[1:]
+                                if not (name in added_later and v == added_later[name])}
             except TypeError as err:  # e.g. Autoencoder(encoder, decoder): usable, but not cacheable
                 self.hparams = None
                 self.hparams_problem = str(err)
@@ -66,13 +68,17 @@ class Model(nn.Module):
     """Base of every network here.
 
     * ``hparams``: the constructor's arguments with defaults filled in (a dict of numbers,
-      strings, None and tuples), captured automatically, never written by hand;
+      strings, None and tuples), captured automatically, never written by hand; an argument
+      named in ``hparams_added_later`` is left out while it has the value given there (the
+      behaviour from before it existed), so models cached before a class gained an option
+      keep their cache keys;
     * ``trains_with``: the ``TrainConfig.loss`` values the model can be trained with;
     * ``training_losses(inputs, target, labels, config)``: per-image losses of one batch,
       each shape (N,), always with the key ``"loss"`` (the objective).
     """
 
     trains_with: tuple[str, ...] = ()
+    hparams_added_later: dict[str, Any] = {}
     hparams: dict[str, Any] | None  # None when an argument is not plain (then ``hparams_problem`` says which)
 
     def __init_subclass__(cls, **kwargs):
@@ -179,8 +185,9 @@ class Autoencoder(LatentModel):
         return self.decode(self.encode(x))
 
     def training_losses(self, inputs, target, labels, config) -> dict[str, torch.Tensor]:
-        """``loss``: the reconstruction loss ``config.loss`` (``"bce"`` or ``"mse"``) of ``target`` from ``inputs``."""
-        return {"loss": reconstruction_loss(self(inputs), target, config.loss)}
+        """``loss``: the reconstruction loss ``config.loss`` (``"bce"`` or ``"mse"``) of ``target`` from ``inputs``,
+        plus ``config.ssim_weight`` * (1 - SSIM) if that is set (see :func:`aecore.losses.image_losses`)."""
+        return image_losses(self(inputs), target, config.loss, getattr(config, "ssim_weight", 0.0))
 
 
 class MLPAutoencoder(Autoencoder):
@@ -223,31 +230,46 @@ class ConvAutoencoder(Autoencoder):
     """Convolutional autoencoder for square RGB images (64x64x3 -> 8x8x16 code by default).
 
     Each entry of ``channels`` is one stage that halves the resolution (3 stages:
-    64 -> 8), followed by ``blocks`` residual blocks; batch norm, SiLU and a 1x1
-    convolution map to ``latent_channels``. The decoder mirrors it with nearest upsampling
-    + convolution and ends with batch norm, SiLU and a 3x3 convolution to logits.
-    With ``blocks=0`` there is no activation between the stages: the network is linear
-    apart from the SiLU before the code and the one before the output (Lab 2 uses it so).
+    64 -> 8), followed by ``blocks`` residual blocks; a 1x1 convolution maps the last stage
+    to ``latent_channels``. The decoder mirrors it with nearest upsampling + 3x3
+    convolution and ends with a 3x3 convolution to logits.
+
+    ``stage_activations=False``: no activation between the stages, only batch norm + SiLU
+    before the 1x1 code convolution and before the output convolution, so the network is
+    nearly linear (Lab 2's first design). ``stage_activations=True``: batch norm + SiLU
+    after every convolution except the code and output ones (Lab 2's network).
     """
 
+    hparams_added_later = {"stage_activations": False}
+
     def __init__(self, image_size: int = 64, in_channels: int = 3, channels: Sequence[int] = (32, 64, 128),
-                 latent_channels: int = 16, blocks: int = 1, latent_noise: float | None = None):
+                 latent_channels: int = 16, blocks: int = 1, latent_noise: float | None = None,
+                 stage_activations: bool = False):
         channels = tuple(channels)
         if image_size % 2 ** len(channels):
             raise ValueError(f"image_size {image_size} must be divisible by 2**{len(channels)} (one halving per stage)")
-        enc: list[nn.Module] = [nn.Conv2d(in_channels, channels[0], 3, padding=1)]
+
+        def after_conv(c: int) -> list[nn.Module]:
+            return [nn.BatchNorm2d(c), nn.SiLU()] if stage_activations else []
+
+        enc: list[nn.Module] = [nn.Conv2d(in_channels, channels[0], 3, padding=1), *after_conv(channels[0])]
         previous = channels[0]
         for c in channels:
-            enc += [nn.Conv2d(previous, c, 4, stride=2, padding=1)] + [ResidualBlock(c) for _ in range(blocks)]
+            enc += [nn.Conv2d(previous, c, 4, stride=2, padding=1), *after_conv(c)]
+            enc += [ResidualBlock(c) for _ in range(blocks)]
             previous = c
-        enc += [nn.BatchNorm2d(previous), nn.SiLU(), nn.Conv2d(previous, latent_channels, 1)]
-        dec: list[nn.Module] = [nn.Conv2d(latent_channels, channels[-1], 3, padding=1)]
+        if blocks or not stage_activations:
+            enc += [nn.BatchNorm2d(previous), nn.SiLU()]
+        enc += [nn.Conv2d(previous, latent_channels, 1)]
+        dec: list[nn.Module] = [nn.Conv2d(latent_channels, channels[-1], 3, padding=1), *after_conv(channels[-1])]
         previous = channels[-1]
         for c in reversed(channels):
             dec += [ResidualBlock(previous) for _ in range(blocks)]
-            dec += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(previous, c, 3, padding=1)]
+            dec += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(previous, c, 3, padding=1), *after_conv(c)]
             previous = c
-        dec += [nn.BatchNorm2d(previous), nn.SiLU(), nn.Conv2d(previous, in_channels, 3, padding=1)]
+        if blocks or not stage_activations:
+            dec += [nn.BatchNorm2d(previous), nn.SiLU()]
+        dec += [nn.Conv2d(previous, in_channels, 3, padding=1)]
         super().__init__(nn.Sequential(*enc), nn.Sequential(*dec), latent_noise)
         self.in_channels, self.stages = in_channels, len(channels)
         side = image_size // 2 ** len(channels)

@@ -212,9 +212,11 @@ def load_benchmark(name: str) -> dict[str, Any]:
     return result
 
 
-def benchmark_table(name: str, where: Callable[[Mapping[str, Any]], bool] | None = None) -> Table:
+def benchmark_table(name: str, where: Callable[[Mapping[str, Any]], bool] | None = None,
+                    drop: Sequence[str] = ()) -> Table:
     """The results of ``benchmarks/<name>.py`` (:func:`load_benchmark`) as a :class:`Table` with their
-    formats and provenance caption; ``where(row)`` keeps only some rows."""
+    formats and provenance caption; ``where(row)`` keeps only some rows, ``drop`` names columns left
+    out (e.g. short row ids meant for the text, not the reader)."""
     result = load_benchmark(name)
-    rows = [row for row in result["rows"] if where is None or where(row)]
+    rows = [{k: v for k, v in row.items() if k not in drop} for row in result["rows"] if where is None or where(row)]
     return Table(rows, formats=result["formats"], caption=result["caption"])

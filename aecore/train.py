@@ -32,7 +32,7 @@ from .data import LabelledImages
 from .losses import kl_divergence, reconstruction_loss
 from .models import Model
 from .noise import add_input_noise
-from .utils import check_number, eval_mode, file_lock, module_device, seed_everything
+from .utils import check_number, eval_mode, file_lock, module_device, preferred_memory_format, seed_everything
 
 __all__ = ["TrainConfig", "History", "train", "evaluate", "fit_or_load", "batch_losses", "check_images",
            "l2_of_weights", "reconstruction_loss", "kl_divergence", "cache_key", "data_fingerprint"]
@@ -61,7 +61,11 @@ class TrainConfig:
     ``recon_loss`` (``"elbo"`` only): ``"bce"`` (Bernoulli pixels, for MNIST) or
     ``"gaussian"``: pixels ~ N(x_hat, recon_sigma**2), so the reconstruction term is
     ``sum over pixels (x - x_hat)**2 / (2 * recon_sigma**2)`` (the constant
-    ``log(sqrt(2 pi) recon_sigma)`` per pixel left out), for photos. ``seed`` draws the
+    ``log(sqrt(2 pi) recon_sigma)`` per pixel left out), for photos. ``ssim_weight``
+    (``"mse"`` only) adds ``ssim_weight * (1 - SSIM)`` per image to the MSE (SSIM as in
+    :func:`aecore.metrics.ssim`); the parts are then logged as ``mse`` and ``ssim``.
+    ``warmup`` is the fraction of all steps over which the learning rate rises linearly
+    from ``lr / steps`` to ``lr`` before the schedule starts. ``seed`` draws the
     initial weights, the batch order and the noise; it defaults to the global seed
     ``AECORE_SEED`` (0 unless set), so one switch retrains every model with another seed.
     """
@@ -81,6 +85,12 @@ class TrainConfig:
     recon_reduction: str = "sum"
     recon_loss: str = "bce"
     recon_sigma: float = 0.1
+    ssim_weight: float = 0.0
+    warmup: float = 0.0
+
+    # Fields added after cache schema 2, with the value that means "as before they existed":
+    # at that value they are left out of the cache key (aecore.cache.describe_run).
+    ADDED_LATER = {"ssim_weight": 0.0, "warmup": 0.0}
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -90,8 +100,13 @@ class TrainConfig:
         for name in ("epochs", "batch_size"):
             check_number(name, getattr(self, name), whole=True, minimum=1)
         check_number("seed", self.seed, whole=True)
-        for name in ("lr", "weight_decay", "l2_penalty", "input_noise", "beta"):
+        for name in ("lr", "weight_decay", "l2_penalty", "input_noise", "beta", "ssim_weight"):
             check_number(name, getattr(self, name), minimum=0)
+        check_number("warmup", self.warmup, minimum=0)
+        if self.warmup >= 1:
+            raise ValueError(f"warmup is a fraction of the training steps, in [0, 1); got {self.warmup}")
+        if self.ssim_weight > 0 and self.loss != "mse":
+            raise ValueError(f"ssim_weight applies to loss='mse' only, not {self.loss!r}")
         check_number("recon_sigma", self.recon_sigma)
         if self.recon_reduction not in RECON_REDUCTIONS:
             raise ValueError(f"unknown recon_reduction {self.recon_reduction!r}; choose one of {RECON_REDUCTIONS}")
@@ -200,12 +215,35 @@ def _check_data(train_data: LabelledImages, val_data: LabelledImages | None, con
         check_images(val_data, "validation images", config.loss)
 
 
-def preferred_memory_format(device: torch.device, images: torch.Tensor) -> torch.memory_format:
-    """``channels_last`` for image batches (N, C, H, W) on CPU/CUDA, where oneDNN/cuDNN convolutions
-    run faster with it (1.5x measured for the Lab 2 network on a 2-core CPU); otherwise contiguous."""
-    if images.ndim == 4 and device.type in ("cpu", "cuda"):
-        return torch.channels_last
-    return torch.contiguous_format
+# Devices with PyTorch's fused Adam kernels (one kernel per parameter for the whole update).
+FUSED_ADAM_DEVICES = ("cpu", "cuda", "mps")
+
+
+def adam(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.optim.Adam:
+    """Adam over ``model``'s parameters with ``config.lr`` and ``config.weight_decay``, fused on
+    :data:`FUSED_ADAM_DEVICES` (the same update as the default implementation up to rounding, and
+    faster: see ``benchmarks/mnist_throughput.py``), the default implementation elsewhere."""
+    fused = {"fused": True} if device.type in FUSED_ADAM_DEVICES else {}
+    return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, **fused)
+
+
+def learning_rate_schedule(optimizer: torch.optim.Optimizer, config: TrainConfig,
+                           total_steps: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The per-step scheduler of ``config`` (None for a constant rate without warm-up): a linear
+    warm-up over ``config.warmup * total_steps`` steps, then constant or cosine down to 0."""
+    warmup_steps = round(config.warmup * total_steps)
+    if warmup_steps == 0:  # the schedules as they were before warm-up existed, to the last bit
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps) \
+            if config.lr_schedule == "cosine" else None
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if config.lr_schedule == "constant":
+            return 1.0
+        return 0.5 * (1 + math.cos(math.pi * (step - warmup_steps) / max(1, total_steps - warmup_steps)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def train(model: nn.Module, train_data: LabelledImages, val_data: LabelledImages | None = None,
@@ -219,7 +257,8 @@ def train(model: nn.Module, train_data: LabelledImages, val_data: LabelledImages
     False to continue from the current weights.
 
     The whole training set is moved to the device once and batched by indexing (no
-    DataLoader). After each epoch the mean training losses (``train_*``) and, with
+    DataLoader); Adam is fused where PyTorch has the kernels (:func:`adam`), and the losses are
+    summed on the device and read once per epoch. After each epoch the mean training losses (``train_*``) and, with
     ``val_data``, the validation losses (``val_*``) are recorded. The model ends in eval mode.
     """
     _check_compatible(model, config)
@@ -236,9 +275,8 @@ def train(model: nn.Module, train_data: LabelledImages, val_data: LabelledImages
     y_all = train_data.labels.to(device)
     n = len(train_data)
     steps = math.ceil(n / config.batch_size)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * steps) \
-        if config.lr_schedule == "cosine" else None
+    optimizer = adam(model, config, device)
+    scheduler = learning_rate_schedule(optimizer, config, config.epochs * steps)
     history = History(device=str(device))
     start_time = time.perf_counter()
     epochs = tqdm(range(config.epochs), desc=f"Training {type(model).__name__}", disable=not progress, leave=False)

@@ -159,6 +159,11 @@ def test_generate_near_decodes_perturbed_codes_of_picked_sources():
     assert torch.equal(source, same_source) and not torch.allclose(noisy, plain)
     with pytest.raises(ValueError):
         latent.generate_near(model, x[:0], 3, 0.1)
+    given, given_source = latent.generate_near(model, None, 10, 0.5, torch.Generator().manual_seed(1),
+                                               codes=latent.encode_dataset(model, x))
+    assert torch.equal(given, noisy) and torch.equal(given_source, source), "codes given = codes computed"
+    with pytest.raises(ValueError, match="source images or their codes"):
+        latent.generate_near(model, None, 3, 0.1)
 
 
 def test_augment_rare_classes_tops_up_only_the_rare_ones():

@@ -169,3 +169,17 @@ def test_every_autoencoder_offers_the_same_interface():
         assert code.shape == (2, *model.latent_shape)
         assert model.decode(code, y).shape == x.shape
         assert torch.equal(model.reconstruction_logits(x, y), model.decode(code, y))
+
+
+def test_stage_activations_add_norm_and_silu_after_inner_convolutions_and_keep_old_keys():
+    plain = models.ConvAutoencoder(channels=(32, 64, 128), blocks=0)
+    active = models.ConvAutoencoder(channels=(32, 64, 128), blocks=0, stage_activations=True)
+    assert "stage_activations" not in plain.hparams  # as before the option existed: same cache key
+    assert active.hparams["stage_activations"] is True
+    assert models.build_model("ConvAutoencoder", plain.hparams).hparams == plain.hparams
+    assert models.build_model("ConvAutoencoder", active.hparams).hparams == active.hparams
+    convolutions = [m for m in active.modules() if isinstance(m, torch.nn.Conv2d)]
+    silus = [m for m in active.modules() if isinstance(m, torch.nn.SiLU)]
+    assert len(silus) == len(convolutions) - 2  # all but the code and output convolutions
+    assert sum(isinstance(m, torch.nn.SiLU) for m in plain.modules()) == 2
+    assert active(torch.rand(2, 3, 64, 64)).shape == (2, 3, 64, 64) and active.latent_shape == (16, 8, 8)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from aecore import cache, models, train
+from aecore import cache, metrics, models, train, utils
 from aecore.data import LabelledImages
 from aecore.train import TrainConfig
 from aecore.utils import stable_hash
@@ -175,9 +175,9 @@ def test_fit_or_load_rejects_path_like_names(tiny_images):
 
 
 def test_image_training_uses_channels_last_on_cpu_and_ends_in_the_default_layout():
-    assert train.preferred_memory_format(CPU, torch.zeros(2, 3, 8, 8)) == torch.channels_last
-    assert train.preferred_memory_format(CPU, torch.zeros(2, 64)) == torch.contiguous_format
-    assert train.preferred_memory_format(torch.device("mps"), torch.zeros(2, 3, 8, 8)) == torch.contiguous_format
+    assert utils.preferred_memory_format(CPU, torch.zeros(2, 3, 8, 8)) == torch.channels_last
+    assert utils.preferred_memory_format(CPU, torch.zeros(2, 64)) == torch.contiguous_format
+    assert utils.preferred_memory_format(torch.device("mps"), torch.zeros(2, 3, 8, 8)) == torch.contiguous_format
     model = models.ConvAutoencoder(image_size=16, channels=(4, 4), latent_channels=2, blocks=0)
     data = LabelledImages(torch.rand(16, 3, 16, 16), torch.zeros(16, dtype=torch.long), ["x"])
     config = TrainConfig(epochs=1, batch_size=8, loss="mse")
@@ -216,10 +216,11 @@ def test_cache_key_covers_schema_model_hparams_every_config_field_and_data(tiny_
     cfg = TrainConfig(epochs=2, loss="elbo")
     key = train.cache_key(small_vae(), tiny_images, None, cfg)
     assert key == cache.key_of({"schema": cache.CACHE_SCHEMA, "model": "VAE", "hparams": small_vae().hparams,
-                                "config": dataclasses.asdict(cfg),
+                                "config": {k: v for k, v in dataclasses.asdict(cfg).items()
+                                           if k not in TrainConfig.ADDED_LATER},
                                 "data": {"train": train.data_fingerprint(tiny_images), "val": None}})
     for changed in (dataclasses.replace(cfg, recon_reduction="mean"), dataclasses.replace(cfg, recon_sigma=0.2),
-                    dataclasses.replace(cfg, seed=1)):
+                    dataclasses.replace(cfg, seed=1), dataclasses.replace(cfg, warmup=0.1)):
         assert train.cache_key(small_vae(), tiny_images, None, changed) != key
     assert train.cache_key(small_vae(), tiny_images, tiny_images, cfg) != key
     monkeypatch.setattr(cache, "CACHE_SCHEMA", cache.CACHE_SCHEMA + 1)
@@ -306,3 +307,49 @@ def test_a_freshly_trained_model_computes_exactly_what_its_cached_copy_does(dirs
         with models.latent_noise_at_eval(model, seed=7):
             outputs.append(models.reconstruct(model, data.images))
     assert torch.equal(outputs[0], outputs[1])
+
+
+def test_fields_added_later_change_the_key_only_when_set(tiny_images):
+    """Models cached before ssim_weight and warmup existed keep their keys; setting either makes a new run."""
+    cfg = TrainConfig(epochs=2, loss="mse")
+    keyed = cache.config_as_keyed(cfg)
+    assert "ssim_weight" not in keyed and "warmup" not in keyed and keyed["lr"] == cfg.lr
+    assert set(TrainConfig.ADDED_LATER) <= {f.name for f in dataclasses.fields(TrainConfig)}
+    assert all(getattr(cfg, name) == value for name, value in TrainConfig.ADDED_LATER.items())  # the defaults
+    model = models.MLPAutoencoder(image_shape=(1, 8, 8), hidden=(16,), latent_dim=2)
+    key = train.cache_key(model, tiny_images, None, cfg)
+    keys = {train.cache_key(model, tiny_images, None, dataclasses.replace(cfg, **change))
+            for change in ({"ssim_weight": 0.05}, {"warmup": 0.05}, {"ssim_weight": 0.05, "warmup": 0.05})}
+    assert key not in keys and len(keys) == 3
+
+
+def test_ssim_weight_adds_one_minus_ssim_to_the_mse_and_logs_both_parts():
+    torch.manual_seed(0)
+    model = models.ConvAutoencoder(image_size=16, channels=(4, 8), latent_channels=2, blocks=0)
+    x = torch.rand(3, 3, 16, 16)
+    plain = train.batch_losses(model, x, torch.zeros(3, dtype=torch.long), TrainConfig(loss="mse"))
+    both = train.batch_losses(model, x, torch.zeros(3, dtype=torch.long), TrainConfig(loss="mse", ssim_weight=0.5))
+    assert set(plain) == {"loss"} and set(both) == {"loss", "mse", "ssim"}
+    reconstruction = torch.sigmoid(model(x))  # train mode, as batch_losses saw it (batch statistics)
+    assert torch.allclose(both["mse"], plain["loss"])
+    assert torch.allclose(both["ssim"], metrics.ssim(reconstruction, x), atol=1e-6)
+    assert torch.allclose(both["loss"], both["mse"] + 0.5 * (1 - both["ssim"]))
+    with pytest.raises(ValueError, match="ssim_weight applies to loss='mse'"):
+        TrainConfig(loss="bce", ssim_weight=0.1)
+
+
+def test_warmup_rises_linearly_then_follows_the_cosine_to_zero():
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.Adam([parameter], lr=1.0)
+    schedule = train.learning_rate_schedule(optimizer, TrainConfig(lr_schedule="cosine", warmup=0.1), 100)
+    rates = []
+    for _ in range(100):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert rates[0] == pytest.approx(0.1) and rates[9] == pytest.approx(1.0)
+    assert all(a < b for a, b in zip(rates[:10], rates[1:10]))
+    assert all(a >= b for a, b in zip(rates[10:], rates[11:])) and rates[-1] < 1e-3
+    with pytest.raises(ValueError, match="warmup"):
+        TrainConfig(warmup=1.0)
+    assert train.learning_rate_schedule(optimizer, TrainConfig(), 100) is None  # constant, no warm-up

@@ -2,6 +2,7 @@ import pytest
 import torch
 from torch import nn
 
+from aecore import utils
 from aecore.utils import eval_mode
 
 
@@ -23,3 +24,22 @@ def test_eval_mode_restores_training_mode_after_an_error():
             assert torch.equal(model(torch.ones(4)), torch.ones(4))  # dropout is off in eval mode
             raise RuntimeError("boom")
     assert model.training
+
+
+def test_apply_in_batches_runs_image_batches_channels_last_and_returns_them_contiguous():
+    seen = []
+
+    def fn(x, y):
+        seen.append(x.is_contiguous(memory_format=torch.channels_last))
+        return x * 2, y + 1
+
+    images, labels = torch.rand(5, 3, 4, 4), torch.arange(5)
+    doubled, shifted = utils.apply_in_batches(fn, images, labels, device=torch.device("cpu"), batch_size=2)
+    assert seen == [True, True, True]  # batches of 2, 2 and 1
+    assert doubled.is_contiguous() and torch.equal(doubled, images * 2) and torch.equal(shifted, labels + 1)
+
+
+def test_apply_in_batches_runs_without_autograd():
+    layer = nn.Linear(3, 2)
+    out = utils.apply_in_batches(layer, torch.rand(4, 3), device=torch.device("cpu"), batch_size=3)
+    assert not out.requires_grad
