@@ -47,3 +47,17 @@ def test_commit_is_unknown_outside_a_repository_or_without_git(tmp_path, monkeyp
 
     monkeypatch.setattr(subprocess, "run", no_git)
     assert _results.git_commit() == "unknown"
+
+
+def test_throughput_benchmark_counts_the_networks_flop_and_times_its_products():
+    from aecore import recipes
+    from benchmarks import mnist_throughput
+
+    model = recipes.digit_autoencoder(latent_dim=2)
+    assert mnist_throughput.weight_count(model) == 2 * (784 * 512 + 512 * 256 + 256 * 2)
+    assert mnist_throughput.matmul_epoch(model, 2 * mnist_throughput.BATCH) > 0
+    assert mnist_throughput.matmul_adam_epoch(model, mnist_throughput.BATCH) > 0
+    images = torch.rand(3 * mnist_throughput.BATCH, 1, 28, 28)
+    before = [p.detach().clone() for p in model.parameters()]
+    assert mnist_throughput.in_memory_epoch(model, images, {"fused": True}) > 0
+    assert all(not torch.equal(a, p) for a, p in zip(before, model.parameters())), "the epoch trained every weight"
