@@ -9,7 +9,7 @@ models):
 
 * Lab 1: the 2-D autoencoder (test BCE <= 132 nats) and the 2-D and 32-D denoisers
   (test PSNR >= 14.5 and >= 20 dB);
-* Lab 2: the sigma^2 = 0 baseline (test PSNR >= 23 dB);
+* Lab 2: the sigma^2 = 0 baseline (test PSNR >= 25 dB);
 * Lab 3: the 20-D VAE (test -ELBO <= 106 nats), the CVAE (>= 90 % of its samples read as the
   digit asked for) and the digit classifier that judges it (>= 98 % test accuracy).
 
@@ -18,6 +18,10 @@ value, mean, range and how many seeds met the target, the raw numbers per seed, 
 provenance (device, torch, date, machine, commit). Exit status 1 if a target was missed.
 
     python benchmarks/quality_targets.py [--seeds 0 1 2] [--labs 1 2 3]
+
+With ``--labs`` naming only some labs, the other labs' numbers are kept from the existing
+results file when it holds the same seeds and profile (so one lab's recipe can change without
+retraining the others); their provenance is then the new run's, with a note in the caption.
 
 Runs in the full profile (the chapters' settings) unless AECORE_PROFILE says otherwise.
 From an empty cache each seed trains about 20 minutes on 2 CPU cores.
@@ -37,6 +41,7 @@ import torch  # noqa: E402
 
 import aecore  # noqa: E402  (first: flushes denormals before any torch work)
 from aecore import classifier, latent, metrics, models, noise, recipes  # noqa: E402
+from aecore.report import load_benchmark  # noqa: E402
 from aecore.train import evaluate, fit_or_load  # noqa: E402
 from benchmarks._results import save_benchmark  # noqa: E402
 
@@ -45,7 +50,7 @@ TARGETS = {
     "lab1_test_bce": ("Lab 1: 2-D AE test BCE (nats/img)", 1, "<=", 132.0, ".1f"),
     "lab1_psnr_den2": ("Lab 1: 2-D denoiser test PSNR (dB)", 1, ">=", 14.5, ".2f"),
     "lab1_psnr_den32": ("Lab 1: 32-D denoiser test PSNR (dB)", 1, ">=", 20.0, ".2f"),
-    "lab2_test_psnr": ("Lab 2: σ² = 0 baseline test PSNR (dB)", 2, ">=", 23.0, ".2f"),
+    "lab2_test_psnr": ("Lab 2: σ² = 0 baseline test PSNR (dB)", 2, ">=", 25.0, ".2f"),
     "lab3_vae20_nelbo": ("Lab 3: 20-D VAE test −ELBO (nats/img)", 3, "<=", 106.0, ".1f"),
     "lab3_cvae_share": ("Lab 3: CVAE samples read as the digit asked for (%)", 3, ">=", 90.0, ".1f"),
     "lab3_classifier_accuracy": ("Lab 3: digit classifier test accuracy (%)", 3, ">=", 98.0, ".2f"),
@@ -79,7 +84,7 @@ def lab2(seed: int) -> dict[str, float]:
     reconstructions = models.reconstruct(model, test_set.images)
     return {"lab2_test_psnr": metrics.mean_psnr(reconstructions, test_set.images),
             "lab2_test_ssim": metrics.mean_ssim(reconstructions, test_set.images),
-            "lab2_final_train_mse": history.final("train_loss"), "lab2_final_val_mse": history.final("val_loss"),
+            "lab2_final_train_mse": history.final("train_mse"), "lab2_final_val_mse": history.final("val_mse"),
             "lab2_train_seconds": history.seconds}
 
 
@@ -102,6 +107,29 @@ def lab3(seed: int) -> dict[str, float]:
 
 
 LABS = {1: lab1, 2: lab2, 3: lab3}
+
+
+def lab_of(key: str) -> int:
+    """The lab a per-seed number belongs to: ``"lab2_test_psnr"`` -> 2."""
+    return int(key.split("_")[0].removeprefix("lab"))
+
+
+def keep_other_labs(per_seed: dict[int, dict[str, float]], labs: list[int],
+                    seeds: list[int]) -> tuple[list[int], str]:
+    """Add to ``per_seed`` (in place) the numbers of the labs not in ``labs`` from the existing
+    results file, if it was made with the same ``seeds`` and profile; return the labs kept and
+    the date of that file."""
+    try:
+        previous = load_benchmark("quality_targets")
+    except (FileNotFoundError, ValueError):
+        return [], ""
+    if previous.get("seeds") != seeds or previous.get("profile") != aecore.profile():
+        return [], ""
+    kept = sorted({lab_of(key) for numbers in previous["per_seed"].values() for key in numbers} - set(labs))
+    for seed in seeds:
+        per_seed[seed].update({key: value for key, value in previous["per_seed"][str(seed)].items()
+                               if lab_of(key) in kept})
+    return kept, previous["provenance"]["date"]
 
 
 def met(value: float, comparison: str, target: float) -> bool:
@@ -136,12 +164,14 @@ def main() -> int:
             numbers = LABS[lab](seed)
             per_seed[seed].update(numbers)
             print(f"seed {seed}, lab {lab}: {numbers}", flush=True)
+    kept, kept_from = keep_other_labs(per_seed, args.labs, args.seeds)
     rows = summarise(per_seed)
     formats = {f"seed {seed}": ".2f" for seed in args.seeds} | {"mean": ".2f", "range": ".2f"}
     path = save_benchmark(
         "quality_targets", rows, formats,
         f"Course targets over training seeds {', '.join(map(str, args.seeds))} (AECORE_SEED), "
-        f"{aecore.profile()} profile; range = largest minus smallest value",
+        f"{aecore.profile()} profile; range = largest minus smallest value"
+        + (f"; labs {', '.join(map(str, kept))} kept from the run of {kept_from}" if kept else ""),
         per_seed={str(seed): numbers for seed, numbers in per_seed.items()}, profile=aecore.profile(),
         seeds=args.seeds)
     print(f"wrote {path}")
