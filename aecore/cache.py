@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from .config import cache_root
-from .utils import atomic_path, stable_hash, tensor_fingerprint
+from .utils import atomic_path, stable_hash, tensor_fingerprint, without_added_later
 
 # Bump on purpose whenever what a key stands for, or the file layout, changes: every cached
 # model is then trained (or fetched) again, never loaded under a meaning it did not have.
@@ -60,8 +60,7 @@ def config_as_keyed(config) -> dict[str, Any]:
     """A ``TrainConfig`` as its cache key sees it: its fields as a dict, less those in
     ``config.ADDED_LATER`` that hold the value given there (the behaviour from before they
     existed), so runs cached before a field was added keep their keys."""
-    added_later = getattr(config, "ADDED_LATER", {})
-    return {k: v for k, v in asdict(config).items() if not (k in added_later and v == added_later[k])}
+    return without_added_later(asdict(config), getattr(config, "ADDED_LATER", {}))
 
 
 def describe_run(model, train_data, val_data, config) -> dict[str, Any]:

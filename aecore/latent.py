@@ -275,9 +275,9 @@ def generate_near(model: nn.Module, images: torch.Tensor | None, n: int, strengt
     """
     if codes is None and images is None:
         raise ValueError("give the source images or their codes")
-    if n < 0 or len(codes if codes is not None else images) == 0:
-        raise ValueError(f"need n >= 0 and at least one source image, got n={n} and "
-                         f"{len(codes if codes is not None else images)} images")
+    n_sources = len(codes if codes is not None else images)
+    if n < 0 or n_sources == 0:
+        raise ValueError(f"need n >= 0 and at least one source image, got n={n} and {n_sources} images")
     if codes is None:
         codes = encode_dataset(model, images)
     source = torch.randint(len(codes), (n,), generator=generator)

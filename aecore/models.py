@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from .losses import classification_losses, image_losses, kl_divergence, reconstruction_loss
 from .noise import PowerNormalizedLatentNoise
-from .utils import apply_in_batches, eval_mode, module_device
+from .utils import apply_in_batches, eval_mode, module_device, without_added_later
 
 # Every Model subclass by class name, so that a cached model can be rebuilt from its file.
 MODEL_CLASSES: dict[str, type["Model"]] = {}
@@ -53,10 +53,9 @@ def _capturing_hparams(init):
         if type(self).__init__ is wrapper:  # the outermost constructor's arguments name the model
             bound = signature.bind(self, *args, **kwargs)
             bound.apply_defaults()
-            added_later = type(self).hparams_added_later
+            arguments = without_added_later(dict(list(bound.arguments.items())[1:]), type(self).hparams_added_later)
             try:
-                self.hparams = {name: _plain(v) for name, v in list(bound.arguments.items())[1:]
-                                if not (name in added_later and v == added_later[name])}
+                self.hparams = {name: _plain(v) for name, v in arguments.items()}
             except TypeError as err:  # e.g. Autoencoder(encoder, decoder): usable, but not cacheable
                 self.hparams = None
                 self.hparams_problem = str(err)
@@ -187,7 +186,7 @@ class Autoencoder(LatentModel):
     def training_losses(self, inputs, target, labels, config) -> dict[str, torch.Tensor]:
         """``loss``: the reconstruction loss ``config.loss`` (``"bce"`` or ``"mse"``) of ``target`` from ``inputs``,
         plus ``config.ssim_weight`` * (1 - SSIM) if that is set (see :func:`aecore.losses.image_losses`)."""
-        return image_losses(self(inputs), target, config.loss, getattr(config, "ssim_weight", 0.0))
+        return image_losses(self(inputs), target, config.loss, config.ssim_weight)
 
 
 class MLPAutoencoder(Autoencoder):
@@ -258,7 +257,10 @@ class ConvAutoencoder(Autoencoder):
             enc += [nn.Conv2d(previous, c, 4, stride=2, padding=1), *after_conv(c)]
             enc += [ResidualBlock(c) for _ in range(blocks)]
             previous = c
-        if blocks or not stage_activations:
+        # Without activations after each stage (or with residual blocks, which end in a convolution), the
+        # code and output convolutions get their own batch norm + SiLU.
+        norm_before_last_convs = blocks > 0 or not stage_activations
+        if norm_before_last_convs:
             enc += [nn.BatchNorm2d(previous), nn.SiLU()]
         enc += [nn.Conv2d(previous, latent_channels, 1)]
         dec: list[nn.Module] = [nn.Conv2d(latent_channels, channels[-1], 3, padding=1), *after_conv(channels[-1])]
@@ -267,7 +269,7 @@ class ConvAutoencoder(Autoencoder):
             dec += [ResidualBlock(previous) for _ in range(blocks)]
             dec += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(previous, c, 3, padding=1), *after_conv(c)]
             previous = c
-        if blocks or not stage_activations:
+        if norm_before_last_convs:
             dec += [nn.BatchNorm2d(previous), nn.SiLU()]
         dec += [nn.Conv2d(previous, in_channels, 3, padding=1)]
         super().__init__(nn.Sequential(*enc), nn.Sequential(*dec), latent_noise)

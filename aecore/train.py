@@ -89,7 +89,7 @@ class TrainConfig:
     warmup: float = 0.0
 
     # Fields added after cache schema 2, with the value that means "as before they existed":
-    # at that value they are left out of the cache key (aecore.cache.describe_run).
+    # at that value they are left out of the cache key (aecore.cache.config_as_keyed).
     ADDED_LATER = {"ssim_weight": 0.0, "warmup": 0.0}
 
     def __post_init__(self) -> None:

@@ -14,7 +14,7 @@ import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -121,6 +121,13 @@ def check_number(name: str, value: Any, *, whole: bool = False, minimum: float |
     if isinstance(value, bool) or not isinstance(value, wanted) or not math.isfinite(value) \
             or (minimum is not None and value < minimum):
         raise ValueError(f"{name} must be {kind}{bound}, got {value!r}")
+
+
+def without_added_later(items: Mapping[str, Any], added_later: Mapping[str, Any]) -> dict[str, Any]:
+    """``items`` as a dict, less the names in ``added_later`` that hold the value given there: options
+    added to a model class or a training config after models were cached, at the value that means
+    "as before they existed", so that those models keep their cache keys."""
+    return {k: v for k, v in items.items() if not (k in added_later and v == added_later[k])}
 
 
 def stable_hash(obj: Any, length: int = 16) -> str:

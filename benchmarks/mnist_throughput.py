@@ -67,15 +67,14 @@ def seeds_pattern_epoch(model: torch.nn.Module, mnist_folder: Path) -> float:
     return time.perf_counter() - start
 
 
-def in_memory_epoch(model: torch.nn.Module, images: torch.Tensor, adam: dict, compile_model: bool = False,
+def in_memory_epoch(model: torch.nn.Module, images: torch.Tensor, adam: dict,
                     step_model: Callable | None = None) -> float:
     """One epoch over ``images`` (N, 1, 28, 28) batched by indexing, Adam built with ``adam``
-    (e.g. ``{"foreach": True}``), losses summed on the device and read once; returns its seconds
-    (with ``compile_model``, ``torch.compile`` of the model included; ``step_model``: an already
-    compiled ``model`` to run instead)."""
+    (e.g. ``{"foreach": True}``), losses summed on the device and read once; returns its seconds.
+    ``step_model``: ``torch.compile(model)`` to run instead of ``model``; it compiles in its first
+    epoch, so that epoch's time includes the compilation."""
     start = time.perf_counter()
-    if step_model is None:
-        step_model = torch.compile(model) if compile_model else model
+    step_model = model if step_model is None else step_model
     optimizer = torch.optim.Adam(model.parameters(), lr=LR, **adam)
     order = torch.randperm(len(images))
     total = torch.zeros(())
