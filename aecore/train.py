@@ -34,7 +34,7 @@ from .models import Model
 from .noise import add_input_noise
 from .utils import check_number, eval_mode, file_lock, module_device, preferred_memory_format, seed_everything
 
-__all__ = ["TrainConfig", "History", "train", "evaluate", "fit_or_load", "batch_losses", "check_images",
+__all__ = ["TrainConfig", "History", "train", "evaluate", "fit_or_load", "training_step", "batch_losses", "check_images",
            "l2_of_weights", "reconstruction_loss", "kl_divergence", "cache_key", "data_fingerprint"]
 
 LOSSES = ("bce", "mse", "elbo", "ce")
@@ -246,6 +246,21 @@ def learning_rate_schedule(optimizer: torch.optim.Optimizer, config: TrainConfig
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                  config: TrainConfig) -> dict[str, torch.Tensor]:
+    """One optimizer step on the batch ``(x, y)``: the mean of :func:`batch_losses`' ``loss`` (plus
+    ``config.l2_penalty`` times :func:`l2_of_weights`) is minimised; returns the per-image losses
+    of the batch, each shape (N,), before the step."""
+    losses = batch_losses(model, x, y, config)
+    objective = losses["loss"].mean()
+    if config.l2_penalty > 0:
+        objective = objective + config.l2_penalty * l2_of_weights(model)
+    optimizer.zero_grad(set_to_none=True)
+    objective.backward()
+    optimizer.step()
+    return losses
+
+
 def train(model: nn.Module, train_data: LabelledImages, val_data: LabelledImages | None = None,
           config: TrainConfig = TrainConfig(), *, device: torch.device | None = None,
           progress: bool = True, reinitialize: bool = True) -> History:
@@ -290,13 +305,7 @@ def train(model: nn.Module, train_data: LabelledImages, val_data: LabelledImages
             if config.hflip:
                 flip = torch.rand(len(x), device=device) < 0.5
                 x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
-            losses = batch_losses(model, x, y, config)
-            objective = losses["loss"].mean()
-            if config.l2_penalty > 0:
-                objective = objective + config.l2_penalty * l2_of_weights(model)
-            optimizer.zero_grad(set_to_none=True)
-            objective.backward()
-            optimizer.step()
+            losses = training_step(model, optimizer, x, y, config)
             if scheduler is not None:
                 scheduler.step()
             for key, value in losses.items():

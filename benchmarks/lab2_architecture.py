@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aecore  # noqa: E402  (first: flushes denormals before any torch work)
 from aecore import metrics, models, recipes  # noqa: E402
 import torch  # noqa: E402
-from aecore.train import TrainConfig, adam, batch_losses, fit_or_load  # noqa: E402
+from aecore.train import TrainConfig, adam, fit_or_load, training_step  # noqa: E402
 from aecore.utils import preferred_memory_format  # noqa: E402
 from benchmarks._results import save_benchmark  # noqa: E402
 
@@ -66,11 +66,8 @@ def seconds_per_step(kwargs: dict, config: TrainConfig, images: torch.Tensor, st
     labels = torch.zeros(config.batch_size, dtype=torch.long)
     batches = images[:config.batch_size * 4].contiguous(memory_format=memory_format)
     def step(i: int) -> None:
-        x = batches[(i % 4) * config.batch_size:(i % 4 + 1) * config.batch_size]
-        objective = batch_losses(model, x, labels, config)["loss"].mean()
-        optimizer.zero_grad(set_to_none=True)
-        objective.backward()
-        optimizer.step()
+        training_step(model, optimizer, batches[(i % 4) * config.batch_size:(i % 4 + 1) * config.batch_size], labels,
+                      config)
 
     for i in range(3):
         step(i)
