@@ -10,22 +10,24 @@ from torch import nn
 
 from .data import LabelledImages
 from .models import LatentModel, VariationalAutoencoder
-from .utils import apply_in_batches, eval_mode, module_device
+from .utils import apply_in_batches, eval_mode, inference_batch_size, module_device
 
 
 def encode_dataset(model: LatentModel, images: torch.Tensor, labels: torch.Tensor | None = None,
-                   batch_size: int = 1000) -> torch.Tensor:
+                   batch_size: int | None = None) -> torch.Tensor:
     """Codes of ``images`` (N, C, H, W) in eval mode, on the CPU: shape (N, *latent_shape).
 
-    These are ``model.code``: for a VAE the posterior mean ``mu``. The batches are moved to the
-    model's device; a conditional model needs ``labels``.
+    These are ``model.code``: for a VAE the posterior mean ``mu``. The batches (by default
+    :func:`~aecore.utils.inference_batch_size` images) are moved to the model's device; a
+    conditional model needs ``labels``.
     """
     with eval_mode(model):
-        return apply_in_batches(model.code, images, labels, device=module_device(model), batch_size=batch_size)
+        return apply_in_batches(model.code, images, labels, device=module_device(model),
+                                batch_size=batch_size or inference_batch_size(model))
 
 
 def encode_posterior(model: VariationalAutoencoder, images: torch.Tensor, labels: torch.Tensor | None = None,
-                     batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+                     batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """A VAE's posterior ``(mu, logvar)`` of ``images`` (N, C, H, W), each (N, *latent_shape), on the CPU.
 
     The batches are moved to the model's device; a conditional model needs ``labels``.
@@ -33,7 +35,8 @@ def encode_posterior(model: VariationalAutoencoder, images: torch.Tensor, labels
     if not isinstance(model, VariationalAutoencoder):
         raise ValueError(f"{type(model).__name__} is not variational: it has no posterior (use encode_dataset)")
     with eval_mode(model):
-        return apply_in_batches(model.encode, images, labels, device=module_device(model), batch_size=batch_size)
+        return apply_in_batches(model.encode, images, labels, device=module_device(model),
+                                batch_size=batch_size or inference_batch_size(model))
 
 
 def kl_per_dimension(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -52,13 +55,14 @@ def active_dimensions(model: nn.Module, images: torch.Tensor, labels: torch.Tens
 
 
 def decode_codes(model: LatentModel, codes: torch.Tensor, labels: torch.Tensor | None = None,
-                 batch_size: int = 1000) -> torch.Tensor:
-    """Images in [0, 1] decoded from ``codes`` (N, *latent_shape) in eval mode, on the CPU.
+                 batch_size: int | None = None) -> torch.Tensor:
+    """Images in [0, 1] decoded from ``codes`` (N, *latent_shape) in eval mode, on the CPU, in batches
+    of ``batch_size`` codes (by default :func:`~aecore.utils.inference_batch_size`).
 
     A conditional model needs ``labels`` (one per code)."""
     with eval_mode(model):
         return apply_in_batches(lambda zb, yb: torch.sigmoid(model.decode(zb, yb)), codes, labels,
-                                device=module_device(model), batch_size=batch_size)
+                                device=module_device(model), batch_size=batch_size or inference_batch_size(model))
 
 
 def decode_per_class(model: nn.Module, codes: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -186,9 +186,24 @@ def preferred_memory_format(device: torch.device, images: torch.Tensor) -> torch
     return torch.contiguous_format
 
 
+# Images per batch when a network is only applied (no training). A convolutional network on a CPU
+# runs fastest on small batches, whose activations stay in the processor's cache: on a 2-core CPU,
+# Lab 2's decoder ran 1.7x and the wafer decoder 1.8x faster at 32 images than at 1,000. Fully
+# connected networks (matrix products) and every network on a GPU prefer large batches.
+CPU_CONV_BATCH = 32
+INFERENCE_BATCH = 1000
+
+
+def inference_batch_size(model: torch.nn.Module) -> int:
+    """Images per batch for applying ``model`` (see :func:`apply_in_batches`): :data:`CPU_CONV_BATCH`
+    for a model with convolutions whose parameters are on the CPU, else :data:`INFERENCE_BATCH`."""
+    convolutional = any(isinstance(m, torch.nn.modules.conv._ConvNd) for m in model.modules())
+    return CPU_CONV_BATCH if convolutional and module_device(model).type == "cpu" else INFERENCE_BATCH
+
+
 @torch.no_grad()
 def apply_in_batches(fn, *tensors: torch.Tensor | None, device: torch.device,
-                     batch_size: int = 1000) -> torch.Tensor | tuple[torch.Tensor, ...]:
+                     batch_size: int = INFERENCE_BATCH) -> torch.Tensor | tuple[torch.Tensor, ...]:
     """Apply ``fn`` to matching slices of ``tensors`` on ``device``; concatenate the results on the CPU.
 
     ``fn`` may return a tensor or a tuple of tensors; ``None`` entries of ``tensors`` are passed through.

@@ -43,3 +43,21 @@ def test_apply_in_batches_runs_without_autograd():
     layer = nn.Linear(3, 2)
     out = utils.apply_in_batches(layer, torch.rand(4, 3), device=torch.device("cpu"), batch_size=3)
     assert not out.requires_grad
+
+
+def test_convolutional_networks_are_applied_in_small_batches_on_the_cpu():
+    from aecore import latent, models
+
+    conv = models.ConvAutoencoder(image_size=16, in_channels=1, channels=(4, 8), latent_channels=2, blocks=0)
+    mlp = models.MLPAutoencoder(image_shape=(1, 16, 16), hidden=(8,), latent_dim=2)
+    assert utils.inference_batch_size(conv) == utils.CPU_CONV_BATCH < utils.INFERENCE_BATCH
+    assert utils.inference_batch_size(mlp) == utils.INFERENCE_BATCH
+    # ... and the batch size does not change what comes out
+    torch.manual_seed(0)
+    images = torch.rand(2 * utils.CPU_CONV_BATCH + 5, 1, 16, 16)
+    for model in (conv, mlp):
+        model.eval()
+        codes = latent.encode_dataset(model, images)
+        torch.testing.assert_close(codes, latent.encode_dataset(model, images, batch_size=len(images)))
+        torch.testing.assert_close(latent.decode_codes(model, codes),
+                                   latent.decode_codes(model, codes, batch_size=len(codes)))

@@ -1,0 +1,128 @@
+"""Sphinx extension: run the book's notebooks several at a time, then let myst-nb read them.
+
+Loaded through ``sphinx: local_extensions`` in _config.yml. Jupyter Book 1 executes notebooks
+one after another while Sphinx reads them, and its command line has no ``-j``. Most of a cached
+build is spent in those kernels, so this extension executes them first, ``aecore_notebook_workers``
+at a time (a ``sphinx: config:`` value in _config.yml), and hands the executed notebooks to
+myst-nb through its jupyter-cache (``_build/.jupyter_cache``), which is what
+``execute_notebooks: cache`` reads.
+
+Every notebook Sphinx is about to read is executed again, as ``execute_notebooks: force`` would
+do: a notebook's outputs depend on aecore, the data, the model cache and ``AECORE_PROFILE``,
+none of which the jupyter-cache's key (the notebook's code) covers, so an earlier record is
+never reused. The profile is also a Sphinx setting (``aecore_profile``), so switching it makes
+Sphinx read, and so execute, every page again.
+
+Each kernel gets ``OMP_NUM_THREADS`` = cores / workers, so parallel kernels do not fight over
+the cores. A notebook that fails stops the build with its traceback.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import nbformat
+from sphinx.errors import ExtensionError
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+
+def threads_per_kernel(workers: int, cores: int | None = None) -> int:
+    """Threads for each of ``workers`` kernels running at once on ``cores`` cores (default: this machine's)."""
+    return max(1, (cores or os.cpu_count() or 1) // max(1, workers))
+
+
+def execution_order(paths: list[Path], previous_seconds: dict[str, float]) -> list[Path]:
+    """``paths`` with the slowest first, by their ``previous_seconds`` (keyed by path string); paths
+    never timed keep their order, ahead of the timed ones (they may be the slowest)."""
+    untimed = [p for p in paths if str(p) not in previous_seconds]
+    timed = sorted((p for p in paths if str(p) in previous_seconds), key=lambda p: -previous_seconds[str(p)])
+    return untimed + timed
+
+
+def execute_notebook(path: str, timeout: int | None, allow_errors: bool, threads: int) -> tuple:
+    """Execute the notebook at ``path`` in its own folder (in a worker process); return
+    ``(path, executed notebook, seconds, traceback text or None)``."""
+    from jupyter_cache.executors.utils import single_nb_execution
+
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # the kernel inherits this process's environment
+    notebook = nbformat.read(path, as_version=4)
+    result = single_nb_execution(notebook, cwd=str(Path(path).parent), timeout=timeout,
+                                 allow_errors=allow_errors, meta_override=True)
+    return path, result.nb, result.time, result.exc_string if result.err is not None else None
+
+
+def _notebooks_to_read(app, env, docnames) -> list[Path]:
+    excluded = app.config.nb_execution_excludepatterns or []
+    paths = []
+    for docname in docnames:
+        path = Path(env.doc2path(docname))
+        if path.suffix == ".ipynb" and not any(fnmatch.fnmatch(str(path), p) for p in excluded):
+            paths.append(path)
+    return paths
+
+
+def _jupyter_cache(app):
+    from jupyter_cache import get_cache
+
+    folder = app.config.nb_execution_cache_path or str(Path(app.outdir).parent / ".jupyter_cache")
+    return get_cache(folder)
+
+
+def execute_before_reading(app, env, docnames) -> None:
+    """``env-before-read-docs``: execute the notebooks among ``docnames`` in parallel and cache them."""
+    if app.config.nb_execution_mode != "cache":
+        return
+    paths = _notebooks_to_read(app, env, docnames)
+    if not paths:
+        return
+    from jupyter_cache.base import CacheBundleIn
+
+    cache = _jupyter_cache(app)
+    previous_seconds = {}
+    for path in paths:  # drop the earlier records: they must not be reused (see the module docstring)
+        try:
+            record = cache.match_cache_notebook(nbformat.read(path, as_version=4))
+        except KeyError:
+            continue
+        previous_seconds[str(path)] = float(record.data.get("execution_seconds") or 0.0)
+        cache.remove_cache(record.pk)
+
+    workers = max(1, min(int(app.config.aecore_notebook_workers), len(paths)))
+    threads = threads_per_kernel(workers)
+    logger.info(f"[parallel_execution] executing {len(paths)} notebook(s), {workers} at a time, "
+                f"{threads} thread(s) each (AECORE_PROFILE={app.config.aecore_profile})")
+    start = time.perf_counter()
+    failed = None
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(execute_notebook, str(path), app.config.nb_execution_timeout,
+                               app.config.nb_execution_allow_errors, threads)
+                   for path in execution_order(paths, previous_seconds)]
+        for future in as_completed(futures):
+            path, notebook, seconds, failure = future.result()
+            if failure is not None:
+                failed = f"executing {path} failed:\n{failure}"
+                logger.warning(f"[parallel_execution] {failed}\n(waiting for the notebooks still running)")
+                pool.shutdown(wait=False, cancel_futures=True)
+                break
+            cache.cache_notebook_bundle(CacheBundleIn(notebook, path, data={"execution_seconds": seconds}),
+                                        check_validity=False, overwrite=True)
+            logger.info(f"[parallel_execution] {Path(path).name}: {seconds:.1f} s")
+    if failed:
+        raise ExtensionError(failed)
+    logger.info(f"[parallel_execution] all notebooks executed in {time.perf_counter() - start:.1f} s")
+
+
+def setup(app):
+    from aecore.config import profile
+
+    app.add_config_value("aecore_notebook_workers", 2, "env")
+    app.add_config_value("aecore_profile", profile(), "env")
+    # before myst-nb reads anything
+    app.connect("env-before-read-docs", execute_before_reading)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
