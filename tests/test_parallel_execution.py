@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 import textwrap
@@ -32,6 +33,17 @@ def test_the_slowest_notebooks_start_first_and_untimed_ones_before_them():
     assert order == [Path("b.ipynb"), Path("d.ipynb"), Path("c.ipynb"), Path("a.ipynb")]
 
 
+def test_timings_merge_and_a_damaged_file_only_loses_the_order(tmp_path):
+    path = tmp_path / "book" / "notebook-seconds-full.json"
+    assert parallel_execution.read_timings(path) == {}
+    parallel_execution.write_timings(path, {"a.ipynb": 5.0, "b.ipynb": 7.0})
+    parallel_execution.write_timings(path, {"b.ipynb": 9.5})
+    assert parallel_execution.read_timings(path) == {"a.ipynb": 5.0, "b.ipynb": 9.5}
+    for damaged in ("{not json", "[1, 2]", '{"a.ipynb": "slow"}'):
+        path.write_text(damaged)
+        assert parallel_execution.read_timings(path) == {}
+
+
 def _notebook(*sources: str) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -57,9 +69,11 @@ def _project(tmp_path: Path, notebooks: dict[str, nbformat.NotebookNode]) -> Pat
 
 
 def _build(src: Path) -> subprocess.CompletedProcess:
-    # -E: a fresh environment, so Sphinx reads (and the extension executes) every page
+    # -E: a fresh environment, so Sphinx reads (and the extension executes) every page; the
+    # notebook timings go to a cache folder of the test's own
+    env = {**os.environ, "AECORE_CACHE": str(src.parent / "cache"), "AECORE_PROFILE": "quick"}
     return subprocess.run([sys.executable, "-m", "sphinx", "-E", "-b", "html", str(src), str(src / "_build" / "html")],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, env=env)
 
 
 def test_notebooks_run_in_parallel_kernels_and_a_rebuild_never_reuses_old_outputs(tmp_path):
@@ -75,6 +89,8 @@ def test_notebooks_run_in_parallel_kernels_and_a_rebuild_never_reuses_old_output
     assert "value first" in html and "second notebook ran" in (src / "_build" / "html" / "two.html").read_text()
     expected_threads = parallel_execution.threads_per_kernel(2)
     assert f"threads {expected_threads}" in html
+    timings = parallel_execution.read_timings(tmp_path / "cache" / "book" / "notebook-seconds-quick.json")
+    assert sorted(timings) == ["one.ipynb", "two.ipynb"] and all(s > 0 for s in timings.values())
 
     # The notebook's code is unchanged, so the jupyter-cache's key matches, but what it reads
     # changed: the page must show the new value, not the cached one.

@@ -14,12 +14,15 @@ never reused. The profile is also a Sphinx setting (``aecore_profile``), so swit
 Sphinx read, and so execute, every page again.
 
 Each kernel gets ``OMP_NUM_THREADS`` = cores / workers, so parallel kernels do not fight over
-the cores. A notebook that fails stops the build with its traceback.
+the cores. The slowest notebooks start first, going by the last build's times, which are kept
+beside the trained models (``<AECORE_CACHE>/book/notebook-seconds-<profile>.json``), where
+``make clean-book`` leaves them. A notebook that fails stops the build with its traceback.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -38,11 +41,36 @@ def threads_per_kernel(workers: int, cores: int | None = None) -> int:
 
 
 def execution_order(paths: list[Path], previous_seconds: dict[str, float]) -> list[Path]:
-    """``paths`` with the slowest first, by their ``previous_seconds`` (keyed by path string); paths
+    """``paths`` with the slowest first, by their ``previous_seconds`` (keyed by file name); paths
     never timed keep their order, ahead of the timed ones (they may be the slowest)."""
-    untimed = [p for p in paths if str(p) not in previous_seconds]
-    timed = sorted((p for p in paths if str(p) in previous_seconds), key=lambda p: -previous_seconds[str(p)])
+    untimed = [p for p in paths if p.name not in previous_seconds]
+    timed = sorted((p for p in paths if p.name in previous_seconds), key=lambda p: -previous_seconds[p.name])
     return untimed + timed
+
+
+def timings_file(profile: str) -> Path:
+    """Where the notebooks' execution times of the last ``profile`` build are kept (aecore's cache)."""
+    from aecore.config import cache_root
+
+    return cache_root() / "book" / f"notebook-seconds-{profile}.json"
+
+
+def read_timings(path: Path) -> dict[str, float]:
+    """Notebook file name -> seconds from ``path``; empty if it is missing or unreadable (they only set the order)."""
+    try:
+        values = json.loads(path.read_text())
+        return {str(name): float(seconds) for name, seconds in values.items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+
+
+def write_timings(path: Path, seconds: dict[str, float]) -> None:
+    """Merge ``seconds`` (notebook file name -> seconds) into the timings at ``path``, atomically."""
+    from aecore.utils import atomic_path
+
+    merged = {**read_timings(path), **seconds}
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n")
 
 
 def execute_notebook(path: str, timeout: int | None, allow_errors: bool, threads: int) -> tuple:
@@ -84,21 +112,20 @@ def execute_before_reading(app, env, docnames) -> None:
     from jupyter_cache.base import CacheBundleIn
 
     cache = _jupyter_cache(app)
-    previous_seconds = {}
     for path in paths:  # drop the earlier records: they must not be reused (see the module docstring)
         try:
-            record = cache.match_cache_notebook(nbformat.read(path, as_version=4))
+            cache.remove_cache(cache.match_cache_notebook(nbformat.read(path, as_version=4)).pk)
         except KeyError:
             continue
-        previous_seconds[str(path)] = float(record.data.get("execution_seconds") or 0.0)
-        cache.remove_cache(record.pk)
+    timings = timings_file(app.config.aecore_profile)
+    previous_seconds = read_timings(timings)
 
     workers = max(1, min(int(app.config.aecore_notebook_workers), len(paths)))
     threads = threads_per_kernel(workers)
     logger.info(f"[parallel_execution] executing {len(paths)} notebook(s), {workers} at a time, "
                 f"{threads} thread(s) each (AECORE_PROFILE={app.config.aecore_profile})")
     start = time.perf_counter()
-    failed = None
+    failed, seconds_taken = None, {}
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(execute_notebook, str(path), app.config.nb_execution_timeout,
                                app.config.nb_execution_allow_errors, threads)
@@ -113,6 +140,8 @@ def execute_before_reading(app, env, docnames) -> None:
             cache.cache_notebook_bundle(CacheBundleIn(notebook, path, data={"execution_seconds": seconds}),
                                         check_validity=False, overwrite=True)
             logger.info(f"[parallel_execution] {Path(path).name}: {seconds:.1f} s")
+            seconds_taken[Path(path).name] = seconds
+    write_timings(timings, seconds_taken)
     if failed:
         raise ExtensionError(failed)
     logger.info(f"[parallel_execution] all notebooks executed in {time.perf_counter() - start:.1f} s")
