@@ -12,7 +12,7 @@ from torch import nn
 
 from .losses import classification_losses
 from .models import Model
-from .utils import apply_in_batches, eval_mode, inference_batch_size, module_device
+from .utils import apply_model
 
 
 class ImageClassifier(Model):
@@ -55,9 +55,7 @@ class DigitClassifier(ImageClassifier):
 def predict_proba(model: nn.Module, images: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
     """Class probabilities (N, classes) on the CPU, computed in eval mode in batches of ``batch_size``
     images (by default :func:`~aecore.utils.inference_batch_size`)."""
-    with eval_mode(model):
-        return apply_in_batches(lambda x: torch.softmax(model(x), dim=1), images,
-                                device=module_device(model), batch_size=batch_size or inference_batch_size(model))
+    return apply_model(model, lambda x: torch.softmax(model(x), dim=1), images, batch_size=batch_size)
 
 
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:

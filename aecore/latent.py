@@ -10,7 +10,7 @@ from torch import nn
 
 from .data import LabelledImages
 from .models import LatentModel, VariationalAutoencoder
-from .utils import apply_in_batches, eval_mode, inference_batch_size, module_device
+from .utils import apply_model
 
 
 def encode_dataset(model: LatentModel, images: torch.Tensor, labels: torch.Tensor | None = None,
@@ -21,9 +21,7 @@ def encode_dataset(model: LatentModel, images: torch.Tensor, labels: torch.Tenso
     :func:`~aecore.utils.inference_batch_size` images) are moved to the model's device; a
     conditional model needs ``labels``.
     """
-    with eval_mode(model):
-        return apply_in_batches(model.code, images, labels, device=module_device(model),
-                                batch_size=batch_size or inference_batch_size(model))
+    return apply_model(model, model.code, images, labels, batch_size=batch_size)
 
 
 def encode_posterior(model: VariationalAutoencoder, images: torch.Tensor, labels: torch.Tensor | None = None,
@@ -34,9 +32,7 @@ def encode_posterior(model: VariationalAutoencoder, images: torch.Tensor, labels
     """
     if not isinstance(model, VariationalAutoencoder):
         raise ValueError(f"{type(model).__name__} is not variational: it has no posterior (use encode_dataset)")
-    with eval_mode(model):
-        return apply_in_batches(model.encode, images, labels, device=module_device(model),
-                                batch_size=batch_size or inference_batch_size(model))
+    return apply_model(model, model.encode, images, labels, batch_size=batch_size)
 
 
 def kl_per_dimension(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -60,9 +56,8 @@ def decode_codes(model: LatentModel, codes: torch.Tensor, labels: torch.Tensor |
     of ``batch_size`` codes (by default :func:`~aecore.utils.inference_batch_size`).
 
     A conditional model needs ``labels`` (one per code)."""
-    with eval_mode(model):
-        return apply_in_batches(lambda zb, yb: torch.sigmoid(model.decode(zb, yb)), codes, labels,
-                                device=module_device(model), batch_size=batch_size or inference_batch_size(model))
+    return apply_model(model, lambda zb, yb: torch.sigmoid(model.decode(zb, yb)), codes, labels,
+                       batch_size=batch_size)
 
 
 def decode_per_class(model: nn.Module, codes: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:

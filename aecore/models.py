@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from .losses import classification_losses, image_losses, kl_divergence, reconstruction_loss
 from .noise import PowerNormalizedLatentNoise
-from .utils import apply_in_batches, eval_mode, inference_batch_size, module_device, without_added_later
+from .utils import apply_model, without_added_later
 
 # Every Model subclass by class name, so that a cached model can be rebuilt from its file.
 MODEL_CLASSES: dict[str, type["Model"]] = {}
@@ -401,9 +401,8 @@ def reconstruct(model: LatentModel, x: torch.Tensor, y: torch.Tensor | None = No
     The deterministic code is decoded (a VAE's posterior mean, no sampling). A conditional
     model needs the labels ``y``.
     """
-    with eval_mode(model):
-        return apply_in_batches(lambda xb, yb: torch.sigmoid(model.reconstruction_logits(xb, yb)), x, y,
-                                device=module_device(model), batch_size=batch_size or inference_batch_size(model))
+    return apply_model(model, lambda xb, yb: torch.sigmoid(model.reconstruction_logits(xb, yb)), x, y,
+                       batch_size=batch_size)
 
 
 @contextmanager

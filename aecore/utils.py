@@ -201,6 +201,15 @@ def inference_batch_size(model: torch.nn.Module) -> int:
     return CPU_CONV_BATCH if convolutional and module_device(model).type == "cpu" else INFERENCE_BATCH
 
 
+def apply_model(model: torch.nn.Module, fn, *tensors: torch.Tensor | None,
+                batch_size: int | None = None) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """:func:`apply_in_batches` for ``fn``, a function of ``model`` (e.g. ``model.code``): run in eval
+    mode, on the model's device, in batches of ``batch_size`` (default :func:`inference_batch_size`)."""
+    with eval_mode(model):
+        return apply_in_batches(fn, *tensors, device=module_device(model),
+                                batch_size=batch_size or inference_batch_size(model))
+
+
 @torch.no_grad()
 def apply_in_batches(fn, *tensors: torch.Tensor | None, device: torch.device,
                      batch_size: int = INFERENCE_BATCH) -> torch.Tensor | tuple[torch.Tensor, ...]:

@@ -61,3 +61,18 @@ def test_convolutional_networks_are_applied_in_small_batches_on_the_cpu():
         torch.testing.assert_close(codes, latent.encode_dataset(model, images, batch_size=len(images)))
         torch.testing.assert_close(latent.decode_codes(model, codes),
                                    latent.decode_codes(model, codes, batch_size=len(codes)))
+
+
+def test_apply_model_runs_in_eval_mode_on_the_models_device_and_restores_its_mode():
+    seen = []
+    model = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1))
+    model.train()
+
+    def fn(x):
+        seen.append((model.training, len(x)))
+        return model(x)
+
+    out = utils.apply_model(model, fn, torch.rand(utils.CPU_CONV_BATCH + 1, 1, 4, 4))
+    assert out.shape == (utils.CPU_CONV_BATCH + 1, 1, 4, 4)
+    assert seen == [(False, utils.CPU_CONV_BATCH), (False, 1)]  # eval mode, the default batch size
+    assert model.training
