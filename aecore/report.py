@@ -212,6 +212,18 @@ def load_benchmark(name: str) -> dict[str, Any]:
     return result
 
 
+def benchmark_results(name: str, prefix: str, columns: Mapping[str, str]) -> Results:
+    """The rows of ``benchmarks/<name>.py``'s results (:func:`load_benchmark`) as :class:`Results`
+    under ``prefix``, one row per benchmark row ``id``; ``columns`` maps each column id to the
+    benchmark column it holds, which is also its label (e.g. ``{"psnr": "test PSNR (dB)"}``)."""
+    results = Results(prefix, columns)
+    for row in load_benchmark(name)["rows"]:
+        if "id" not in row:
+            raise ValueError(f"a row of benchmark {name!r} has no 'id' (re-run benchmarks/{name}.py): {row}")
+        results.add(row["id"], **{column: row[label] for column, label in columns.items()})
+    return results
+
+
 def benchmark_table(name: str, where: Callable[[Mapping[str, Any]], bool] | None = None,
                     drop: Sequence[str] = ()) -> Table:
     """The results of ``benchmarks/<name>.py`` (:func:`load_benchmark`) as a :class:`Table` with their

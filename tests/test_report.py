@@ -135,6 +135,23 @@ def test_benchmark_table_keeps_the_chosen_rows_with_formats_and_provenance(tmp_p
     assert len(report.benchmark_table("study").rows) == 2
 
 
+def test_benchmark_results_take_each_rows_id_and_the_named_columns(tmp_path, monkeypatch):
+    path = tmp_path / "study.json"
+    study = {"rows": [{"id": "base", "test PSNR (dB)": 24.1, "cost": 3.0}, {"id": "wide", "test PSNR (dB)": 26.0,
+                                                                          "cost": 5.0}],
+             "formats": {}, "caption": "Study", "provenance": {"date": "2026-01-01", "machine": "m", "threads": 1,
+                                                               "torch": "2", "commit": "abc"}}
+    path.write_text(json.dumps(study))
+    monkeypatch.setattr(report, "benchmark_path", lambda name: path)
+    results = report.benchmark_results("study", "design", {"psnr": "test PSNR (dB)"})
+    assert results["base"] == {"psnr": 24.1} and results["wide"] == {"psnr": 26.0}
+    assert results.name("wide", "psnr") == "design_wide_psnr"
+    del study["rows"][1]["id"]
+    path.write_text(json.dumps(study))
+    with pytest.raises(ValueError, match="no 'id'"):
+        report.benchmark_results("study", "design", {"psnr": "test PSNR (dB)"})
+
+
 def test_results_glue_only_the_rows_asked_for(glued):
     results = l2_results()
     assert results.glue("bce", rows=("wd2",)) == ["l2_wd2_bce"] == [name for name, _, _ in glued]
