@@ -108,6 +108,18 @@ def test_a_failing_notebook_stops_the_build_and_is_named(tmp_path):
     assert "broken.ipynb failed" in result.stderr and "this cell is broken" in result.stderr
 
 
+def test_notebooks_myst_nb_excludes_from_execution_are_not_executed(tmp_path):
+    src = _project(tmp_path, {"one": _notebook("print('output ' + 'of one')"),
+                              "skipped": _notebook("print('output ' + 'of skipped')")})
+    conf = src / "conf.py"
+    conf.write_text(conf.read_text() + 'nb_execution_excludepatterns = ["skipped.ipynb"]\n')
+    result = _build(src)
+    assert result.returncode == 0, result.stderr
+    assert "executing 1 notebook(s)" in result.stdout
+    assert "output of one" in (src / "_build" / "html" / "one.html").read_text()
+    assert "output of skipped" not in (src / "_build" / "html" / "skipped.html").read_text()
+
+
 @pytest.mark.parametrize("mode", ["off", "force"])
 def test_other_execution_modes_are_left_to_myst_nb(tmp_path, mode):
     src = _project(tmp_path, {"one": _notebook("print('output ' + 'of the cell')")})

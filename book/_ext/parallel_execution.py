@@ -21,12 +21,11 @@ beside the trained models (``<AECORE_CACHE>/book/notebook-seconds-<profile>.json
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import nbformat
 from sphinx.errors import ExtensionError
@@ -85,33 +84,27 @@ def execute_notebook(path: str, timeout: int | None, allow_errors: bool, threads
     return path, result.nb, result.time, result.exc_string if result.err is not None else None
 
 
-def _notebooks_to_read(app, env, docnames) -> list[Path]:
-    excluded = app.config.nb_execution_excludepatterns or []
-    paths = []
-    for docname in docnames:
-        path = Path(env.doc2path(docname))
-        if path.suffix == ".ipynb" and not any(fnmatch.fnmatch(str(path), p) for p in excluded):
-            paths.append(path)
-    return paths
-
-
-def _jupyter_cache(app):
-    from jupyter_cache import get_cache
-
-    folder = app.config.nb_execution_cache_path or str(Path(app.outdir).parent / ".jupyter_cache")
-    return get_cache(folder)
+def _notebooks_to_execute(env, docnames, excluded: list[str]) -> list[Path]:
+    """The notebooks among ``docnames``, less those myst-nb excludes from execution (its own rule:
+    ``PurePosixPath.match`` against each of the ``excluded`` patterns)."""
+    paths = [Path(env.doc2path(docname)) for docname in docnames]
+    return [p for p in paths if p.suffix == ".ipynb"
+            and not any(PurePosixPath(p.as_posix()).match(pattern) for pattern in excluded)]
 
 
 def execute_before_reading(app, env, docnames) -> None:
     """``env-before-read-docs``: execute the notebooks among ``docnames`` in parallel and cache them."""
-    if app.config.nb_execution_mode != "cache":
+    # myst-nb's settings as it resolved them at builder-inited (the cache folder included)
+    settings = env.mystnb_config
+    if settings.execution_mode != "cache":
         return
-    paths = _notebooks_to_read(app, env, docnames)
+    paths = _notebooks_to_execute(env, docnames, list(settings.execution_excludepatterns))
     if not paths:
         return
+    from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
 
-    cache = _jupyter_cache(app)
+    cache = get_cache(settings.execution_cache_path)
     for path in paths:  # drop the earlier records: they must not be reused (see the module docstring)
         try:
             cache.remove_cache(cache.match_cache_notebook(nbformat.read(path, as_version=4)).pk)
@@ -127,8 +120,8 @@ def execute_before_reading(app, env, docnames) -> None:
     start = time.perf_counter()
     failed, seconds_taken = None, {}
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(execute_notebook, str(path), app.config.nb_execution_timeout,
-                               app.config.nb_execution_allow_errors, threads)
+        futures = [pool.submit(execute_notebook, str(path), settings.execution_timeout,
+                               settings.execution_allow_errors, threads)
                    for path in execution_order(paths, previous_seconds)]
         for future in as_completed(futures):
             path, notebook, seconds, failure = future.result()
