@@ -10,17 +10,25 @@ process:
 * the steps from that to :func:`aecore.train.train`, each added on top of the previous one
   (tensors indexed in memory instead of a DataLoader; Adam's foreach, then fused kernels;
   ``torch.compile``, its compile time included), then ``aecore.train.train`` itself;
+* ``handwritten``: the same training step with its forward and backward pass written out by
+  hand (no autograd, no modules), fused Adam: the same work with the least bookkeeping eager
+  PyTorch allows, so what separates it from ``aecore`` is the cost of autograd and modules;
 * ``matmul``: only the matrix products of the same training step (forward and backward, the
   same shapes, no element-wise work and no optimizer), timed the same way: the rate the
   hardware reaches for this network's own matrix products, the loop's upper limit;
 * ``matmuladam``: those products plus a fused Adam update per step, the limit for a loop
   that trains with Adam (whose update streams the weights, gradients and both moments).
 
-Rates are images per second over a whole epoch (after one warm-up epoch, except that the
-compiled run counts its compilation). One step costs ``6 * weights`` FLOP per image (forward
-2, backward 4), so each rate also gives GFLOP/s. Run it on a quiet machine::
+Rates are images per second over a whole epoch. Each way runs one untimed warm-up epoch,
+then one timed epoch per round, all ways in turn in every round (``--rounds``, 5 by default),
+so that a machine that slows down for a while (a shared virtual machine does) slows every way
+alike. A row's rate is its median over the rounds, with the slowest and fastest round beside
+it. Every ratio (× the seeds' pattern, share of the matmul rate, aecore against the limits) is
+taken within each round, and the median of the rounds' ratios is stored. The compiled way counts its compilation in its first epoch, so it is timed once,
+without warm-up, and its later epochs form the ``compiled2`` row. One step costs
+``6 * weights`` FLOP per image (forward 2, backward 4), so each rate also gives GFLOP/s::
 
-    python benchmarks/mnist_throughput.py [--threads N] ["note on the conditions"]
+    python benchmarks/mnist_throughput.py [--threads N] [--rounds R] ["note on the conditions"]
 """
 
 from __future__ import annotations
@@ -29,7 +37,8 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from statistics import median
+from typing import Callable, Mapping
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -89,6 +98,51 @@ def in_memory_epoch(model: torch.nn.Module, images: torch.Tensor, adam: dict,
     return time.perf_counter() - start
 
 
+def linear_layers(model: torch.nn.Module) -> list[tuple[torch.nn.Linear, bool]]:
+    """``model``'s fully connected layers in order, each with whether a ReLU follows it."""
+    leaves = [m for m in model.modules() if not list(m.children())]
+    return [(m, isinstance(after, torch.nn.ReLU)) for m, after in zip(leaves, leaves[1:] + [None])
+            if isinstance(m, torch.nn.Linear)]
+
+
+@torch.no_grad()
+def hand_written_step(layers: list[tuple[torch.nn.Linear, bool]], x: torch.Tensor) -> torch.Tensor:
+    """Forward and backward pass of the MLP ``layers`` (:func:`linear_layers`) on the flat batch
+    ``x`` (N, 784) written out by hand, without autograd or modules: sets every weight's and bias's
+    ``.grad`` to that of the summed BCE / N and returns that loss (a scalar tensor)."""
+    activations = [x]
+    for layer, relu in layers:
+        h = torch.addmm(layer.bias, activations[-1], layer.weight.t())
+        activations.append(h.relu_() if relu else h)
+    logits = activations.pop()
+    loss = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
+    grad = (torch.sigmoid(logits) - x).div_(len(x))
+    for k in range(len(layers) - 1, -1, -1):
+        layer, h_in = layers[k][0], activations[k]
+        layer.weight.grad, layer.bias.grad = grad.t() @ h_in, grad.sum(0)
+        if k:
+            grad = grad @ layer.weight
+            if layers[k - 1][1]:
+                grad.masked_fill_(h_in <= 0, 0)
+    return loss
+
+
+def hand_written_epoch(model: torch.nn.Module, images: torch.Tensor) -> float:
+    """One epoch like :func:`in_memory_epoch` with fused Adam, each step's gradients from
+    :func:`hand_written_step`: the same work without autograd's and the modules' bookkeeping, the
+    limit for a loop in eager PyTorch; returns its seconds."""
+    start = time.perf_counter()
+    layers = linear_layers(model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR, fused=True)
+    order = torch.randperm(len(images))
+    total = torch.zeros(())
+    for first in range(0, len(images), BATCH):
+        total += hand_written_step(layers, images[order[first:first + BATCH]].flatten(1))
+        optimizer.step()
+    float(total)
+    return time.perf_counter() - start
+
+
 def matmul_epoch(model: torch.nn.Module, n_images: int) -> float:
     """The matrix products of one epoch of training steps alone (forward: x W^T per layer;
     backward: the gradient w.r.t. each layer's input, except the first, and w.r.t. each weight)."""
@@ -119,18 +173,35 @@ def matmul_adam_epoch(model: torch.nn.Module, n_images: int) -> float:
     return time.perf_counter() - start
 
 
-def timed(run: Callable[[], float], warmup: bool = True) -> float:
-    """Seconds of ``run()`` (one epoch) after one untimed warm-up call if ``warmup``."""
-    if warmup:
+def interleaved_rounds(runs: Mapping[str, Callable[[], float]], rounds: int, n_images: int) -> dict[str, list[float]]:
+    """Seconds of ``rounds`` calls of each of ``runs`` (id -> seconds of one epoch of ``n_images``), the
+    ways taking turns within each round, after one untimed warm-up call of each; returns id -> the
+    seconds of each round (and prints each round's rates)."""
+    for run in runs.values():
         run()
-    return run()
+    seconds: dict[str, list[float]] = {row_id: [] for row_id in runs}
+    for round_number in range(1, rounds + 1):
+        for row_id, run in runs.items():
+            seconds[row_id].append(run())
+        print(f"round {round_number}: " + ", ".join(f"{row_id} {n_images / s[-1]:,.0f}" for row_id, s in seconds.items())
+              + " images/s", flush=True)
+    return seconds
+
+
+def rate_range(n_images: int, seconds: list[float]) -> str:
+    """The slowest and fastest of a way's rounds as images/s, "12,000–13,000" (one number for one round)."""
+    slowest, fastest = (f"{n_images / t:,.0f}" for t in (max(seconds), min(seconds)))
+    return slowest if len(seconds) == 1 else f"{slowest}–{fastest}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed epochs per way, taken in turns (default 5)")
     parser.add_argument("note", nargs="?", default="", help="conditions, added to the caption")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
     if args.threads:
         torch.set_num_threads(args.threads)
     train_set = data.load_mnist("train", download=True)
@@ -142,46 +213,64 @@ def main() -> None:
         return recipes.digit_autoencoder(latent_dim=2)
 
     flop_per_image = 6 * weight_count(fresh())
-    runs = [
-        ("seeds", "seeds' pattern: torchvision MNIST + ToTensor + DataLoader, .item() per step",
-         lambda: seeds_pattern_epoch(fresh(), mnist_folder), True),
-        ("memory", "tensors in memory, batches by indexing, Adam as default (for-loop on CPU)",
-         lambda: in_memory_epoch(fresh(), images, {"foreach": False}), True),
-        ("foreach", "+ Adam foreach (one kernel per operation over all parameters)",
-         lambda: in_memory_epoch(fresh(), images, {"foreach": True}), True),
-        ("fused", "+ Adam fused (one kernel per parameter for the whole update)",
-         lambda: in_memory_epoch(fresh(), images, {"fused": True}), True),
-        ("compiled", "+ torch.compile of the model, first epoch (compile time included)",
-         lambda: in_memory_epoch(compiled[0], images, {"fused": True}, step_model=compiled[1]), False),
-        ("compiled2", "+ torch.compile of the model, second epoch (compiled already)",
-         lambda: in_memory_epoch(compiled[0], images, {"fused": True}, step_model=compiled[1]), False),
-        ("aecore", "aecore.train.train (epochs=1, batch 128)",
-         lambda: train(fresh(), train_set, config=TrainConfig(epochs=1, batch_size=BATCH, lr=LR, loss="bce"),
-                       progress=False).seconds, True),
-        ("matmul", "matrix products alone, same shapes (the limit)", lambda: matmul_epoch(fresh(), n), True),
-        ("matmuladam", "matrix products + fused Adam update (the limit with Adam)",
-         lambda: matmul_adam_epoch(fresh(), n), True),
-    ]
+    labels = {
+        "seeds": "seeds' pattern: torchvision MNIST + ToTensor + DataLoader, .item() per step",
+        "memory": "tensors in memory, batches by indexing, Adam as default (for-loop on CPU)",
+        "foreach": "+ Adam foreach (one kernel per operation over all parameters)",
+        "fused": "+ Adam fused (one kernel per parameter for the whole update)",
+        "compiled": "+ torch.compile of the model, first epoch (compile time included)",
+        "compiled2": "+ torch.compile of the model, later epochs (compiled already)",
+        "aecore": "aecore.train.train (epochs=1, batch 128)",
+        "handwritten": "the same step written out by hand, no autograd (the limit in eager PyTorch)",
+        "matmul": "matrix products alone, same shapes (the limit)",
+        "matmuladam": "matrix products + fused Adam update (the limit with Adam)",
+    }
     compiled_model = fresh()
-    compiled = (compiled_model, torch.compile(compiled_model))  # compiles lazily, in its first epoch
-    seconds = {}
-    for row_id, _, run, warmup in runs:
-        seconds[row_id] = timed(run, warmup)
-        print(f"{row_id}: {n / seconds[row_id]:,.0f} images/s", flush=True)
-    rows = [{"id": row_id, "loop": label, "images / s": n / seconds[row_id],
-             "GFLOP/s": n * flop_per_image / seconds[row_id] / 1e9,
-             "× seeds' pattern": seconds["seeds"] / seconds[row_id],
-             "share of matmul rate": seconds["matmul"] / seconds[row_id]} for row_id, label, _, _ in runs]
-    ratios = {"aecore_vs_seeds": seconds["seeds"] / seconds["aecore"],
-              "aecore_vs_matmul": seconds["matmul"] / seconds["aecore"],
-              "aecore_vs_matmul_adam": seconds["matmuladam"] / seconds["aecore"]}
+    compiled_step = torch.compile(compiled_model)  # compiles lazily, in its first epoch
+
+    def compiled_epoch() -> float:
+        return in_memory_epoch(compiled_model, images, {"fused": True}, step_model=compiled_step)
+
+    seconds = {"compiled": [compiled_epoch()]}  # the first epoch, compilation included: once, no warm-up
+    seconds |= interleaved_rounds({
+        "seeds": lambda: seeds_pattern_epoch(fresh(), mnist_folder),
+        "memory": lambda: in_memory_epoch(fresh(), images, {"foreach": False}),
+        "foreach": lambda: in_memory_epoch(fresh(), images, {"foreach": True}),
+        "fused": lambda: in_memory_epoch(fresh(), images, {"fused": True}),
+        "compiled2": compiled_epoch,
+        "aecore": lambda: train(fresh(), train_set, config=TrainConfig(epochs=1, batch_size=BATCH, lr=LR, loss="bce"),
+                                progress=False).seconds,
+        "handwritten": lambda: hand_written_epoch(fresh(), images),
+        "matmul": lambda: matmul_epoch(fresh(), n),
+        "matmuladam": lambda: matmul_adam_epoch(fresh(), n),
+    }, args.rounds, n)
+    typical = {row_id: median(times) for row_id, times in seconds.items()}
+
+    def speedup(row_id: str, reference: str) -> float:
+        """How many times faster ``row_id`` ran than ``reference``: the median of the rounds' ratios (the
+        once-timed compiled epoch against the reference's median)."""
+        if len(seconds[row_id]) != len(seconds[reference]):
+            return typical[reference] / typical[row_id]
+        return median(ref / ours for ref, ours in zip(seconds[reference], seconds[row_id]))
+
+    rows = [{"id": row_id, "loop": label, "images / s": n / typical[row_id],
+             "slowest–fastest round": rate_range(n, seconds[row_id]),
+             "GFLOP/s": n * flop_per_image / typical[row_id] / 1e9,
+             "× seeds' pattern": speedup(row_id, "seeds"),
+             "share of matmul rate": speedup(row_id, "matmul")} for row_id, label in labels.items()]
+    ratios = {"aecore_vs_seeds": speedup("aecore", "seeds"), "aecore_vs_matmul": speedup("aecore", "matmul"),
+              "aecore_vs_matmul_adam": speedup("aecore", "matmuladam"),
+              "aecore_vs_handwritten": speedup("aecore", "handwritten")}
+    per_round = {"aecore_vs_seeds": [ref / ours for ref, ours in zip(seconds["seeds"], seconds["aecore"])]}
     caption = (f"One epoch of {n:,} MNIST digits, 784-512-256-2 autoencoder, batch {BATCH}, "
-               f"{flop_per_image / 1e6:.1f} MFLOP per image and step; {torch.get_num_threads()} torch threads"
-               + (f"; {args.note}" if args.note else ""))
+               f"{flop_per_image / 1e6:.1f} MFLOP per image and step; {torch.get_num_threads()} torch threads; "
+               f"median of {args.rounds} rounds" + (f"; {args.note}" if args.note else ""))
     path = save_benchmark("mnist_throughput", rows, {"images / s": ",.0f", "GFLOP/s": ".1f", "× seeds' pattern": ".2f",
                                                      "share of matmul rate": ".0%"},
-                          caption, ratios=ratios, flop_per_image=flop_per_image)
-    print(f"aecore: {ratios['aecore_vs_seeds']:.2f}× the seeds' pattern, {ratios['aecore_vs_matmul']:.0%} of the "
+                          caption, ratios=ratios, ratios_per_round=per_round, seconds_per_round=seconds,
+                          flop_per_image=flop_per_image)
+    print(f"aecore: {ratios['aecore_vs_seeds']:.2f}× the seeds' pattern (rounds: "
+          f"{', '.join(f'{r:.2f}' for r in per_round['aecore_vs_seeds'])}), {ratios['aecore_vs_matmul']:.0%} of the "
           f"matmul rate, {ratios['aecore_vs_matmul_adam']:.0%} of the matmul + Adam rate; wrote {path}")
 
 

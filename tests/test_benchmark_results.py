@@ -61,3 +61,42 @@ def test_throughput_benchmark_counts_the_networks_flop_and_times_its_products():
     before = [p.detach().clone() for p in model.parameters()]
     assert mnist_throughput.in_memory_epoch(model, images, {"fused": True}) > 0
     assert all(not torch.equal(a, p) for a, p in zip(before, model.parameters())), "the epoch trained every weight"
+
+
+def test_throughput_rounds_take_turns_after_one_warm_up_each():
+    from benchmarks import mnist_throughput
+
+    calls = []
+
+    def way(name, seconds):
+        def run():
+            calls.append(name)
+            return seconds
+        return run
+
+    seconds = mnist_throughput.interleaved_rounds({"a": way("a", 2.0), "b": way("b", 4.0)}, rounds=3, n_images=8)
+    assert calls == ["a", "b"] * 4, "one warm-up call each, then the ways in turn, round after round"
+    assert seconds == {"a": [2.0] * 3, "b": [4.0] * 3}
+    assert mnist_throughput.rate_range(60, [2.0, 3.0, 1.5]) == "20–40"
+    assert mnist_throughput.rate_range(60_000, [3.0]) == "20,000"
+
+
+def test_hand_written_step_gives_autograds_loss_and_gradients():
+    from aecore import recipes
+    from benchmarks import mnist_throughput
+
+    torch.manual_seed(0)
+    model = recipes.digit_autoencoder(latent_dim=2)
+    x = torch.rand(16, 1, 28, 28)
+    x[:, :, :4] = 0  # blank rows, as MNIST's borders: ReLUs switch off for some units
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x), x, reduction="sum") / len(x)
+    loss.backward()
+    expected = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad(set_to_none=True)
+    layers = mnist_throughput.linear_layers(model)
+    assert [relu for _, relu in layers] == [True, True, False, True, True, False]
+    by_hand = mnist_throughput.hand_written_step(layers, x.flatten(1))
+    torch.testing.assert_close(by_hand, loss.detach())
+    for p, grad in zip(model.parameters(), expected):
+        torch.testing.assert_close(p.grad, grad, rtol=1e-4, atol=1e-6)
+    assert mnist_throughput.hand_written_epoch(model, torch.rand(2 * mnist_throughput.BATCH, 1, 28, 28)) > 0
