@@ -34,7 +34,7 @@ def _check_pair(x: torch.Tensor, y: torch.Tensor, data_range: float) -> None:
         if not bool(torch.isfinite(t).all()):
             raise ValueError(f"{name} input has {int((~torch.isfinite(t)).sum())} NaN or infinite values; "
                              "the metric would be NaN. Find where they come from (e.g. a diverged model).")
-        lo, hi = (float(v) for v in torch.aminmax(t))
+        lo, hi = (float(v) for v in torch.aminmax(t.detach()))
         if lo < -_TOLERANCE or hi > data_range + _TOLERANCE:
             raise ValueError(
                 f"{name} input has values in [{lo:.4g}, {hi:.4g}], outside the declared range "

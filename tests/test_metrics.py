@@ -1,4 +1,5 @@
 import math
+import warnings
 
 import pytest
 import torch
@@ -49,6 +50,17 @@ def test_ssim_is_one_for_identical_and_falls_with_noise():
     noisy = lambda s: (x + s * torch.randn(x.shape, generator=gen)).clamp(0, 1)
     assert metrics.ssim(x, x).tolist() == pytest.approx([1.0] * 4, abs=1e-5)
     assert metrics.mean_ssim(x, x) > metrics.mean_ssim(x, noisy(0.05)) > metrics.mean_ssim(x, noisy(0.3))
+
+
+def test_metrics_of_a_grad_tracking_model_output_warn_of_nothing():
+    x = torch.rand(2, 1, 16, 16)
+    output = torch.sigmoid(torch.randn(2, 1, 16, 16, requires_grad=True))  # as a model's reconstruction
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the range check must not read a grad-tracking tensor as a float
+        similarity = metrics.ssim(output, x)
+        quality = metrics.psnr(output, x)
+    assert torch.allclose(similarity, metrics.ssim(output.detach(), x))
+    assert torch.allclose(quality, metrics.psnr(output.detach(), x))
 
 
 def test_ssim_needs_the_window_to_fit():
