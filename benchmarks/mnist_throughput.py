@@ -24,9 +24,10 @@ then one timed epoch per round, all ways in turn in every round (``--rounds``, 5
 so that a machine that slows down for a while (a shared virtual machine does) slows every way
 alike. A row's rate is its median over the rounds, with the slowest and fastest round beside
 it. Every ratio (× the seeds' pattern, share of the matmul rate, aecore against the limits) is
-taken within each round, and the median of the rounds' ratios is stored. The compiled way counts its compilation in its first epoch, so it is timed once,
-without warm-up, and its later epochs form the ``compiled2`` row. One step costs
-``6 * weights`` FLOP per image (forward 2, backward 4), so each rate also gives GFLOP/s::
+taken within each round, and the median of the rounds' ratios is stored. The compiled way
+counts its compilation in its first epoch, so it is timed once, without warm-up, and its later
+epochs form the ``compiled2`` row. One step costs ``6 * weights`` FLOP per image (forward 2,
+backward 4), so each rate also gives GFLOP/s::
 
     python benchmarks/mnist_throughput.py [--threads N] [--rounds R] ["note on the conditions"]
 """
@@ -213,55 +214,56 @@ def main() -> None:
         return recipes.digit_autoencoder(latent_dim=2)
 
     flop_per_image = 6 * weight_count(fresh())
-    labels = {
-        "seeds": "seeds' pattern: torchvision MNIST + ToTensor + DataLoader, .item() per step",
-        "memory": "tensors in memory, batches by indexing, Adam as default (for-loop on CPU)",
-        "foreach": "+ Adam foreach (one kernel per operation over all parameters)",
-        "fused": "+ Adam fused (one kernel per parameter for the whole update)",
-        "compiled": "+ torch.compile of the model, first epoch (compile time included)",
-        "compiled2": "+ torch.compile of the model, later epochs (compiled already)",
-        "aecore": "aecore.train.train (epochs=1, batch 128)",
-        "handwritten": "the same step written out by hand, no autograd (the limit in eager PyTorch)",
-        "matmul": "matrix products alone, same shapes (the limit)",
-        "matmuladam": "matrix products + fused Adam update (the limit with Adam)",
-    }
     compiled_model = fresh()
     compiled_step = torch.compile(compiled_model)  # compiles lazily, in its first epoch
 
     def compiled_epoch() -> float:
         return in_memory_epoch(compiled_model, images, {"fused": True}, step_model=compiled_step)
 
+    ways: dict[str, tuple[str, Callable[[], float]]] = {
+        "seeds": ("seeds' pattern: torchvision MNIST + ToTensor + DataLoader, .item() per step",
+                  lambda: seeds_pattern_epoch(fresh(), mnist_folder)),
+        "memory": ("tensors in memory, batches by indexing, Adam as default (for-loop on CPU)",
+                   lambda: in_memory_epoch(fresh(), images, {"foreach": False})),
+        "foreach": ("+ Adam foreach (one kernel per operation over all parameters)",
+                    lambda: in_memory_epoch(fresh(), images, {"foreach": True})),
+        "fused": ("+ Adam fused (one kernel per parameter for the whole update)",
+                  lambda: in_memory_epoch(fresh(), images, {"fused": True})),
+        "compiled": ("+ torch.compile of the model, first epoch (compile time included)", compiled_epoch),
+        "compiled2": ("+ torch.compile of the model, later epochs (compiled already)", compiled_epoch),
+        "aecore": ("aecore.train.train (epochs=1, batch 128)",
+                   lambda: train(fresh(), train_set, config=TrainConfig(epochs=1, batch_size=BATCH, lr=LR, loss="bce"),
+                                 progress=False).seconds),
+        "handwritten": ("the same step written out by hand, no autograd (the limit in eager PyTorch)",
+                        lambda: hand_written_epoch(fresh(), images)),
+        "matmul": ("matrix products alone, same shapes (the limit)", lambda: matmul_epoch(fresh(), n)),
+        "matmuladam": ("matrix products + fused Adam update (the limit with Adam)",
+                       lambda: matmul_adam_epoch(fresh(), n)),
+    }
     seconds = {"compiled": [compiled_epoch()]}  # the first epoch, compilation included: once, no warm-up
-    seconds |= interleaved_rounds({
-        "seeds": lambda: seeds_pattern_epoch(fresh(), mnist_folder),
-        "memory": lambda: in_memory_epoch(fresh(), images, {"foreach": False}),
-        "foreach": lambda: in_memory_epoch(fresh(), images, {"foreach": True}),
-        "fused": lambda: in_memory_epoch(fresh(), images, {"fused": True}),
-        "compiled2": compiled_epoch,
-        "aecore": lambda: train(fresh(), train_set, config=TrainConfig(epochs=1, batch_size=BATCH, lr=LR, loss="bce"),
-                                progress=False).seconds,
-        "handwritten": lambda: hand_written_epoch(fresh(), images),
-        "matmul": lambda: matmul_epoch(fresh(), n),
-        "matmuladam": lambda: matmul_adam_epoch(fresh(), n),
-    }, args.rounds, n)
+    seconds |= interleaved_rounds({row_id: run for row_id, (_, run) in ways.items() if row_id != "compiled"},
+                                  args.rounds, n)
     typical = {row_id: median(times) for row_id, times in seconds.items()}
 
+    def round_ratios(row_id: str, reference: str) -> list[float]:
+        """How many times faster ``row_id`` ran than ``reference`` in each round."""
+        return [ref / ours for ref, ours in zip(seconds[reference], seconds[row_id])]
+
     def speedup(row_id: str, reference: str) -> float:
-        """How many times faster ``row_id`` ran than ``reference``: the median of the rounds' ratios (the
-        once-timed compiled epoch against the reference's median)."""
+        """The median of :func:`round_ratios` (the once-timed compiled epoch: against the reference's median)."""
         if len(seconds[row_id]) != len(seconds[reference]):
             return typical[reference] / typical[row_id]
-        return median(ref / ours for ref, ours in zip(seconds[reference], seconds[row_id]))
+        return median(round_ratios(row_id, reference))
 
     rows = [{"id": row_id, "loop": label, "images / s": n / typical[row_id],
              "slowest–fastest round": rate_range(n, seconds[row_id]),
              "GFLOP/s": n * flop_per_image / typical[row_id] / 1e9,
              "× seeds' pattern": speedup(row_id, "seeds"),
-             "share of matmul rate": speedup(row_id, "matmul")} for row_id, label in labels.items()]
+             "share of matmul rate": speedup(row_id, "matmul")} for row_id, (label, _) in ways.items()]
     ratios = {"aecore_vs_seeds": speedup("aecore", "seeds"), "aecore_vs_matmul": speedup("aecore", "matmul"),
               "aecore_vs_matmul_adam": speedup("aecore", "matmuladam"),
               "aecore_vs_handwritten": speedup("aecore", "handwritten")}
-    per_round = {"aecore_vs_seeds": [ref / ours for ref, ours in zip(seconds["seeds"], seconds["aecore"])]}
+    per_round = {"aecore_vs_seeds": round_ratios("aecore", "seeds")}
     caption = (f"One epoch of {n:,} MNIST digits, 784-512-256-2 autoencoder, batch {BATCH}, "
                f"{flop_per_image / 1e6:.1f} MFLOP per image and step; {torch.get_num_threads()} torch threads; "
                f"median of {args.rounds} rounds" + (f"; {args.note}" if args.note else ""))
