@@ -15,14 +15,14 @@ from . import config
 # Before anything starts torch's worker threads, so that they inherit the setting.
 DENORMALS_FLUSHED = config.flush_denormals()
 
-from . import (classifier, data, latent, metrics, models, noise, plots, recipes, report, train, utils, wafer,
+from . import (claims, classifier, data, latent, metrics, models, noise, plots, recipes, report, train, utils, wafer,
                wafer_synthetic)
 from .config import cache_root, choose, data_root, pick_device, profile
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "classifier", "config", "data", "latent", "metrics", "models", "noise", "plots", "recipes", "report", "train", "utils",
+    "claims", "classifier", "config", "data", "latent", "metrics", "models", "noise", "plots", "recipes", "report", "train", "utils",
     "wafer", "wafer_synthetic",
     "cache_root", "choose", "data_root", "pick_device", "profile", "DENORMALS_FLUSHED", "__version__",
 ]

@@ -25,6 +25,11 @@ Environment variables
                     holds that model (same name and key), and trained otherwise. Unset: none.
 ``AECORE_NOTEBOOK`` the notebook this process runs, when it does not call
                     :func:`set_notebook` (recorded beside the models it uses).
+``AECORE_STRICT``   ``1`` makes a claim the prose states that this run does not reproduce
+                    (:func:`aecore.report.claim`) raise instead of showing a warning on the
+                    page; ``make test``, CI and the claims benchmark set it. Default: off.
+``AECORE_CLAIMS_LOG`` a file every claim's verdict is appended to (one JSON line each), for
+                    ``benchmarks/claims.py``. Default: none.
 
 Checkout or installed copy
 --------------------------
@@ -117,6 +122,26 @@ def seed() -> int:
     if not value.isdigit():
         raise ValueError(f"AECORE_SEED={value!r} is not a seed; use a non-negative integer, e.g. AECORE_SEED=1.")
     return int(value)
+
+
+def strict() -> bool:
+    """Whether claims that do not hold raise (``AECORE_STRICT`` = 1/true/yes) rather than warn on the page.
+
+    Any other non-empty value than 0/false/no/1/true/yes raises ValueError naming the variable.
+    """
+    value = _setting("AECORE_STRICT")
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"AECORE_STRICT={value!r} is not understood; use 1 (a claim not reproduced stops the run) "
+                     "or 0 (it shows as a warning on the page, the default).")
+
+
+def claims_log() -> Path | None:
+    """The file each claim's verdict is appended to (``AECORE_CLAIMS_LOG``), or None when unset."""
+    value = os.environ.get("AECORE_CLAIMS_LOG", "").strip()
+    return Path(value).expanduser().resolve() if value else None
 
 
 def dogs_photos() -> int | None:

@@ -1,6 +1,6 @@
 """Helpers to put computed numbers into the book: start a chapter, glue several values, show a table,
 keep results with short ids (:class:`Results`), show training times, and read the results that
-``benchmarks/*.py`` wrote."""
+``benchmarks/*.py`` wrote. :func:`claim` (from :mod:`aecore.claims`) guards a sentence of the prose."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from . import config
+from .claims import ClaimNotReproduced, claim  # noqa: F401  (claims are part of what a chapter reports)
 
 
 def start_chapter(name: str, settings: Any = None) -> None:

@@ -100,3 +100,21 @@ def test_hand_written_step_gives_autograds_loss_and_gradients():
     for p, grad in zip(model.parameters(), expected):
         torch.testing.assert_close(p.grad, grad, rtol=1e-4, atol=1e-6)
     assert mnist_throughput.hand_written_epoch(model, torch.rand(2 * mnist_throughput.BATCH, 1, 28, 28)) > 0
+
+
+def test_the_claims_study_counts_seeds_per_claim_and_a_claim_checked_in_a_loop_holds_only_if_all_do():
+    from benchmarks import claims
+
+    def run(*verdicts):
+        return {"claims": [{"text": t, "holds": h, "measured": {}} for t, h in verdicts], "errors": [], "seconds": 1.0}
+
+    runs = {"03_mnist_vae": {"0": run(("a", True), ("loop", True), ("loop", True)),
+                             "1": run(("a", False), ("loop", True), ("loop", False)),
+                             "2": run(("a", True), ("loop", True))},
+            "01_mnist_autoencoder": {"0": run(("b", True))}}
+    assert claims.summary_rows(runs) == [
+        {"notebook": "01_mnist_autoencoder", "claim": "b", "held on": "1 of 1", "seeds run": "0", "failed on seeds": "none"},
+        {"notebook": "03_mnist_vae", "claim": "a", "held on": "2 of 3", "seeds run": "0, 1, 2", "failed on seeds": "1"},
+        {"notebook": "03_mnist_vae", "claim": "loop", "held on": "2 of 3", "seeds run": "0, 1, 2",
+         "failed on seeds": "1"},
+    ]

@@ -129,3 +129,42 @@ def test_other_execution_modes_are_left_to_myst_nb(tmp_path, mode):
     assert result.returncode == 0, result.stderr
     assert "[parallel_execution]" not in result.stdout
     assert ("output of the cell" in (src / "_build" / "html" / "one.html").read_text()) == (mode == "force")
+
+
+def _incremental_build(src: Path, **settings: str) -> subprocess.CompletedProcess:
+    """A build without -E, as ``make book`` runs it: Sphinx reads only what it finds out of date."""
+    env = {**os.environ, "AECORE_CACHE": str(src.parent / "cache"), "AECORE_PROFILE": "quick",
+           "AECORE_SEED": "0", "AECORE_DOGS": "budget", **settings}
+    # cwd: not the repository, whose aecore `python -m` would import ahead of PYTHONPATH's
+    return subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", str(src), str(src / "_build" / "html")],
+                          capture_output=True, text=True, timeout=600, env=env, cwd=src)
+
+
+def test_a_changed_build_input_re_executes_the_notebooks_and_an_unchanged_rebuild_executes_none(tmp_path):
+    """The seed, the dogs budget and aecore's code are not part of a page's source; each must
+    still re-execute the notebooks, and the page must show the new run's value."""
+    import shutil
+
+    package = tmp_path / "package"  # an editable copy of aecore that the builds import first
+    shutil.copytree(REPO_ROOT / "aecore", package / "aecore", ignore=shutil.ignore_patterns("__pycache__"))
+    src = _project(tmp_path, {"one": _notebook("from aecore import config\n"
+                                               "print('seed', config.seed(), 'dogs', config.dogs_photos())")})
+    pythonpath = os.pathsep.join([str(package), os.environ.get("PYTHONPATH", "")])
+
+    def build(**settings: str) -> tuple[bool, str]:
+        result = _incremental_build(src, PYTHONPATH=pythonpath, **settings)
+        assert result.returncode == 0, result.stderr
+        return "executing 1 notebook(s)" in result.stdout, (src / "_build" / "html" / "one.html").read_text()
+
+    executed, page = build()
+    assert executed and "seed 0 dogs 2700" in page
+    assert build() == (False, page)  # nothing changed: nothing read, nothing executed
+    executed, page = build(AECORE_SEED="5")
+    assert executed and "seed 5 dogs 2700" in page
+    executed, page = build(AECORE_SEED="5", AECORE_DOGS="300")
+    assert executed and "seed 5 dogs 300" in page
+    assert build(AECORE_SEED="5", AECORE_DOGS="300")[0] is False
+    recipes = package / "aecore" / "recipes.py"
+    recipes.write_text(recipes.read_text() + "\n# an instructor's edit of a recipe\n")
+    assert build(AECORE_SEED="5", AECORE_DOGS="300")[0] is True
+    assert build(AECORE_SEED="5", AECORE_DOGS="300")[0] is False

@@ -13,6 +13,10 @@ each ``Results("<prefix>", ...)``, and what ``aecore.report`` helpers glue under
 
 Exits 1 and lists the problems if a page is missing or shows a traceback, or if the prose cites
 a glue name that no cell defines. Glued names that no prose cites are listed as warnings only.
+
+Claims of the prose that the run did not reproduce (:func:`aecore.report.claim` shows them as a
+warning block on the page) are listed per page. They make the check fail only in strict mode
+(``AECORE_STRICT=1``, as in ``make test`` and CI); a student's build reports them and passes.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ import sys
 from pathlib import Path
 
 import yaml
+
+from aecore.claims import WARNING_CLASS
+from aecore.config import strict
 
 ROOT = Path(__file__).resolve().parent.parent
 ERROR_MARKERS = ("Traceback (most recent call last)", 'class="output traceback', "output_traceback")
@@ -172,9 +179,22 @@ def check_glue(book_dir: Path, execute_dir: Path, pages: list[str]) -> tuple[lis
     return problems, warnings
 
 
-def main(html_dir: Path) -> int:
-    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
-    problems = []
+_CLAIM_BLOCK = re.compile(r'class="[^"]*\b' + re.escape(WARNING_CLASS) + r'\b.*?<p class="aecore-claim-text">(.*?)</p>'
+                          r'\s*<p>measured: (.*?)</p>', re.DOTALL)
+
+
+def claims_not_reproduced(page_html: str) -> list[str]:
+    """``"<claim>; measured <numbers>"`` for every claim-not-reproduced warning on one built page, in page order."""
+    import html as html_module
+
+    return [f"{html_module.unescape(text)}; measured {html_module.unescape(numbers)}"
+            for text, numbers in _CLAIM_BLOCK.findall(page_html)]
+
+
+def main(html_dir: Path, book_dir: Path = ROOT / "book") -> int:
+    """Check the pages in ``html_dir`` of the book in ``book_dir`` (see the module docstring); 1 if there are problems."""
+    toc = yaml.safe_load((book_dir / "_toc.yml").read_text())
+    problems, not_reproduced = [], []
     pages = toc_pages(toc)
     for page in pages:
         html = html_dir / f"{Path(page).with_suffix('')}.html"
@@ -184,13 +204,19 @@ def main(html_dir: Path) -> int:
         text = html.read_text(encoding="utf-8", errors="replace")
         if any(marker in text for marker in ERROR_MARKERS):
             problems.append(f"error output in {html}")
-    glue_problems, glue_warnings = check_glue(ROOT / "book", html_dir.parent / "jupyter_execute", pages)
+        not_reproduced += [(page, found) for found in claims_not_reproduced(text)]
+    glue_problems, glue_warnings = check_glue(book_dir, html_dir.parent / "jupyter_execute", pages)
     problems += glue_problems
     for warning in glue_warnings:
         print(f"warning: {warning}")
+    for page, found in not_reproduced:
+        print(f"not reproduced in this run: {page}: {found}")
+    if strict():
+        problems += [f"{page}: a claim was not reproduced (AECORE_STRICT=1): {found}" for page, found in not_reproduced]
     for problem in problems:
         print(problem, file=sys.stderr)
-    print(f"checked {len(pages)} pages in {html_dir}: {len(problems)} problem(s), {len(glue_warnings)} warning(s)")
+    print(f"checked {len(pages)} pages in {html_dir}: {len(problems)} problem(s), {len(glue_warnings)} warning(s), "
+          f"{len(not_reproduced)} claim(s) not reproduced")
     return 1 if problems else 0
 
 

@@ -8,10 +8,14 @@ myst-nb through its jupyter-cache (``_build/.jupyter_cache``), which is what
 ``execute_notebooks: cache`` reads.
 
 Every notebook Sphinx is about to read is executed again, as ``execute_notebooks: force`` would
-do: a notebook's outputs depend on aecore, the data, the model cache and ``AECORE_PROFILE``,
-none of which the jupyter-cache's key (the notebook's code) covers, so an earlier record is
-never reused. The profile is also a Sphinx setting (``aecore_profile``), so switching it makes
-Sphinx read, and so execute, every page again.
+do: a notebook's outputs depend on aecore, the data, the model cache and the ``AECORE_*``
+settings, none of which the jupyter-cache's key (the notebook's code) covers, so an earlier
+record is never reused. Sphinx reads a page again only when its source or a Sphinx setting
+changed, so everything else a notebook's outputs depend on is a Sphinx setting too,
+``aecore_build_inputs`` (:func:`aecore.build_inputs.build_inputs`: the profile, seed, dogs
+budget, strict mode, device kind, the data files' fingerprint and aecore's code, recipes
+included). A change to any of them makes Sphinx read, and so execute, every page again; the
+models still come from the model cache. A build with nothing changed executes nothing.
 
 Each kernel gets ``OMP_NUM_THREADS`` = cores / workers, so parallel kernels do not fight over
 the cores. The slowest notebooks start first, going by the last build's times, which are kept
@@ -141,10 +145,14 @@ def execute_before_reading(app, env, docnames) -> None:
 
 
 def setup(app):
+    from aecore.build_inputs import build_inputs
     from aecore.config import profile
 
     app.add_config_value("aecore_notebook_workers", 2, "env")
     app.add_config_value("aecore_profile", profile(), "env")
+    inputs = build_inputs()
+    logger.info(f"[parallel_execution] build inputs: {inputs}")
+    app.add_config_value("aecore_build_inputs", inputs, "env")
     # before myst-nb reads anything
     app.connect("env-before-read-docs", execute_before_reading)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,111 @@
+"""The chapters' claims over several training seeds.
+
+Every sentence of the prose that states a result is guarded by :func:`aecore.report.claim`. This
+executes the full-profile notebooks once per seed (``AECORE_SEED``) and collects every claim's
+verdict and the numbers it compared (through ``AECORE_CLAIMS_LOG``). A claim the prose states as
+a fact must hold on every seed; one that cannot is rewritten as what the run shows, with its
+wording computed from the numbers.
+
+It writes ``aecore/benchmark_results/claims.json``: one row per claim (notebook, claim, on how
+many of the seeds run it held, the seeds it failed on), every run's verdicts and measured numbers
+(``runs``: notebook -> seed -> claims, errors, seconds) and the provenance. Runs of other notebooks
+or seeds already in that file are kept, so the study can be extended a notebook or a seed at a
+time. Exit status 1 if a claim failed on some seed or a cell raised.
+
+    python benchmarks/claims.py [--seeds 0 1 2 3 4] [--notebooks 01_mnist_autoencoder 03_mnist_vae]
+
+The notebooks run with strict mode off, so that a notebook with a failing claim goes on and every
+later claim is recorded too; this script is what fails instead (strict for the whole study). A
+cell that raises a real error is recorded with its error and the notebook's later cells still run.
+Models come from (and go to) the usual model cache: from an empty cache one seed of every
+notebook trains about an hour on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import nbformat  # noqa: E402
+from nbclient import NotebookClient  # noqa: E402
+
+from aecore.report import benchmark_path  # noqa: E402
+from benchmarks._results import provenance, save_benchmark  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ("00_data_tour", "01_mnist_autoencoder", "02_dogs_conv_autoencoder", "03_mnist_vae",
+             "03b_dogs_ae_vs_vae", "04_wafer_maps")
+
+
+def run_notebook(name: str, seed: int, profile: str = "full") -> dict:
+    """Execute ``notebooks/<name>.ipynb`` with ``AECORE_SEED=seed``; return ``{"claims": [verdict dicts],
+    "errors": ["cell id: error"], "seconds": float, "provenance": this run's}`` (the file's provenance is
+    that of its last run; runs kept from earlier ones carry their own)."""
+    path = REPO / "notebooks" / f"{name}.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "claims.jsonl"
+        os.environ.update(AECORE_SEED=str(seed), AECORE_PROFILE=profile, AECORE_STRICT="0",
+                          AECORE_CLAIMS_LOG=str(log), MPLBACKEND="Agg")
+        start = time.perf_counter()
+        NotebookClient(notebook, timeout=None, allow_errors=True,
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        seconds = time.perf_counter() - start
+        claims = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+    errors = [f"{cell.get('id')}: {output['ename']}: {output['evalue']}" for cell in notebook.cells
+              if cell.cell_type == "code" for output in cell.get("outputs", []) if output.get("output_type") == "error"]
+    return {"claims": [{k: c[k] for k in ("text", "holds", "measured")} for c in claims], "errors": errors,
+            "seconds": round(seconds, 1), "provenance": provenance()}
+
+
+def summary_rows(runs: dict[str, dict[str, dict]]) -> list[dict]:
+    """One row per (notebook, claim) over ``runs`` (notebook -> seed -> :func:`run_notebook` result), in
+    notebook and first-appearance order: on how many seeds it held and the seeds it failed on."""
+    rows = []
+    for name in sorted(runs):
+        verdicts: dict[str, dict[str, bool]] = {}
+        for seed in sorted(runs[name], key=int):
+            for verdict in runs[name][seed]["claims"]:
+                held = verdicts.setdefault(verdict["text"], {})
+                held[seed] = held.get(seed, True) and verdict["holds"]  # a claim checked in a loop holds if all do
+        for text, held in verdicts.items():
+            failed = [seed for seed, ok in held.items() if not ok]
+            rows.append({"notebook": name, "claim": text, "held on": f"{len(held) - len(failed)} of {len(held)}",
+                         "seeds run": ", ".join(held), "failed on seeds": ", ".join(failed) or "none"})
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--notebooks", nargs="+", default=list(NOTEBOOKS), choices=NOTEBOOKS)
+    args = parser.parse_args()
+
+    path = benchmark_path("claims")
+    runs = json.loads(path.read_text())["runs"] if path.is_file() else {}
+    failed = False
+    for seed in args.seeds:
+        for name in args.notebooks:
+            result = run_notebook(name, seed)
+            runs.setdefault(name, {})[str(seed)] = result
+            bad = [c["text"] for c in result["claims"] if not c["holds"]]
+            failed = failed or bool(bad or result["errors"])
+            print(f"{name} seed {seed}: {len(result['claims'])} claims, {len(bad)} not reproduced, "
+                  f"{len(result['errors'])} errors, {result['seconds']:.0f} s", flush=True)
+            for line in [f"  not reproduced: {text}" for text in bad] + [f"  error: {e}" for e in result["errors"]]:
+                print(line, flush=True)
+            save_benchmark("claims", summary_rows(runs), formats={},
+                           caption="The chapters' claims over training seeds, full profile (benchmarks/claims.py)",
+                           runs=runs)  # after every run, so an interrupted study keeps what it measured
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
