@@ -191,8 +191,10 @@ def claims_not_reproduced(page_html: str) -> list[str]:
             for text, numbers in _CLAIM_BLOCK.findall(page_html)]
 
 
-def main(html_dir: Path, book_dir: Path = ROOT / "book") -> int:
-    """Check the pages in ``html_dir`` of the book in ``book_dir`` (see the module docstring); 1 if there are problems."""
+def main(html_dir: Path, book_dir: Path | None = None) -> int:
+    """Check the pages in ``html_dir`` of the book in ``book_dir`` (default: ``<ROOT>/book``; see the module
+    docstring); 1 if there are problems."""
+    book_dir = ROOT / "book" if book_dir is None else book_dir
     toc = yaml.safe_load((book_dir / "_toc.yml").read_text())
     problems, not_reproduced = [], []
     pages = toc_pages(toc)
