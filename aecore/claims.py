@@ -62,12 +62,13 @@ class Verdict:
 _verdicts: list[Verdict] = []
 
 
-def claim(text: str, holds: Any, **measured: Any) -> bool:
+def claim(text: str, holds: Any, **measured: Any) -> None:
     """Check one claim of the prose: ``text`` says it in words, ``holds`` is its truth in this run
     (a bool, NumPy or 0-d torch boolean), ``measured`` the numbers it compared (scalars, tensors
     or sequences of numbers, dicts of them; recorded and shown with the verdict).
 
-    Returns whether it holds. A claim that does not hold raises :class:`ClaimNotReproduced` in
+    Returns None, so that a cell ending in a claim shows no ``Out[]`` on the page; the verdict is
+    in :func:`verdicts`. A claim that does not hold raises :class:`ClaimNotReproduced` in
     strict mode (:func:`aecore.config.strict`) and otherwise displays the warning described in
     the module docstring. Every verdict is kept (:func:`verdicts`) and, with ``AECORE_CLAIMS_LOG``
     set, appended to that file.
@@ -79,12 +80,11 @@ def claim(text: str, holds: Any, **measured: Any) -> bool:
     _verdicts.append(verdict)
     _log(verdict)
     if verdict.holds:
-        return True
+        return
     if config.strict():
         raise ClaimNotReproduced(f"{WARNING_TITLE}: {verdict.describe()} (AECORE_STRICT=1; "
                                  "unset it to show this as a warning on the page instead)")
     _show_warning(verdict)
-    return False
 
 
 def verdicts() -> list[Verdict]:

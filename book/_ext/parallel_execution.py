@@ -14,7 +14,8 @@ record is never reused. Sphinx reads a page again only when its source or a Sphi
 changed, so everything else a notebook's outputs depend on is a Sphinx setting too,
 ``aecore_build_inputs`` (:func:`aecore.build_inputs.build_inputs`: the profile, seed, dogs
 budget, strict mode, device kind, the data files' fingerprint and aecore's code, recipes
-included). A change to any of them makes Sphinx read, and so execute, every page again; the
+included), printed when notebooks execute. A change to any of them makes Sphinx read, and so
+execute, every page again; the
 models still come from the model cache. A build with nothing changed executes nothing.
 
 Each kernel gets ``OMP_NUM_THREADS`` = cores / workers, so parallel kernels do not fight over
@@ -119,6 +120,7 @@ def execute_before_reading(app, env, docnames) -> None:
 
     workers = max(1, min(int(app.config.aecore_notebook_workers), len(paths)))
     threads = threads_per_kernel(workers)
+    logger.info(f"[parallel_execution] build inputs: {app.config.aecore_build_inputs}")
     logger.info(f"[parallel_execution] executing {len(paths)} notebook(s), {workers} at a time, "
                 f"{threads} thread(s) each (AECORE_PROFILE={app.config.aecore_profile})")
     start = time.perf_counter()
@@ -150,9 +152,7 @@ def setup(app):
 
     app.add_config_value("aecore_notebook_workers", 2, "env")
     app.add_config_value("aecore_profile", profile(), "env")
-    inputs = build_inputs()
-    logger.info(f"[parallel_execution] build inputs: {inputs}")
-    app.add_config_value("aecore_build_inputs", inputs, "env")
+    app.add_config_value("aecore_build_inputs", build_inputs(), "env")
     # before myst-nb reads anything
     app.connect("env-before-read-docs", execute_before_reading)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
