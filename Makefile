@@ -7,11 +7,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 WEIGHTS ?= _build/weights/aecore-weights.zip
 
-.PHONY: help install test book weights clean-book lock check-bootstrap
+.PHONY: help install test book student weights clean-book lock check-bootstrap
 
 help:
 	@echo "make test   unit tests + pytest --nbval notebooks (AECORE_PROFILE=quick by default)"
 	@echo "make book   build the report site into _build/html (AECORE_PROFILE=full by default)"
+	@echo "make student the student edition (solutions taken out) in _build/student: notebooks/ and a zip of them"
 	@echo "make weights pack every cached model into $(WEIGHTS) (after make book), for AECORE_WEIGHTS"
 	@echo "make lock   re-pin constraints.txt from the current .venv"
 	@echo "make check-bootstrap   run a notebook as in Colab: fresh venv without aecore, its first cell installs it (minutes)"
@@ -38,6 +39,10 @@ test: $(STAMP)
 book: $(STAMP)
 	AECORE_PROFILE=$${AECORE_PROFILE:-full} $(BIN)/jupyter-book build book --warningiserror --keep-going
 	$(BIN)/python tools/check_book.py
+
+# The student edition: the notebooks with their ### BEGIN/END SOLUTION regions replaced by stubs, and a zip.
+student: $(STAMP)
+	$(BIN)/python tools/make_student.py
 
 # The archive students point AECORE_WEIGHTS at: every model in the cache, with a manifest of
 # SHA-256 sums (python -m aecore.weights list shows what goes in).

@@ -6,13 +6,14 @@ strings, read with ``torch.load(weights_only=True)`` (never unpickled):
 * ``schema``: :data:`CACHE_SCHEMA`; ``name``, ``key``;
 * ``model``: the class name; ``hparams``: its constructor arguments (rebuild it with
   :func:`aecore.models.build_model`);
-* ``config``: the ``TrainConfig`` as a dict; ``data``: the fingerprints of the training and
-  validation sets (:func:`data_fingerprint`);
+* ``config``: the ``TrainConfig`` as a dict; ``loss``: the objective's name and code identity
+  (:func:`aecore.code_identity.function_identity`); ``data``: the fingerprints of the training
+  and validation sets (:func:`data_fingerprint`);
 * ``state_dict`` (CPU tensors), ``history`` (per-epoch losses, seconds, device) and
   ``versions`` (aecore, torch) and ``created`` (UTC, ISO 8601).
 
-The key is a hash of ``schema``, ``model``, ``hparams``, ``config`` and ``data``, so a file
-can be checked against its own contents without the notebook that made it.
+The key is a hash of ``schema``, ``model``, ``hparams``, ``config``, ``loss`` and ``data``, so a
+file can be checked against its own contents without the notebook that made it.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ from typing import Any
 import torch
 
 from .config import cache_root
-from .utils import atomic_path, stable_hash, tensor_fingerprint, without_added_later
+from .code_identity import function_identity
+from .utils import atomic_path, stable_hash, tensor_fingerprint
 
 # Bump on purpose whenever what a key stands for, or the file layout, changes: every cached
 # model is then trained (or fetched) again, never loaded under a meaning it did not have.
-CACHE_SCHEMA = 2
+# Schema 3: the objective is a function passed to fit_or_load and its code is part of the key
+# (TrainConfig lost its loss fields).
+CACHE_SCHEMA = 3
 MODEL_FILE_SUFFIX = ".pt"
 
 
@@ -56,25 +60,24 @@ def data_fingerprint(data) -> str:
     return cached
 
 
-def config_as_keyed(config) -> dict[str, Any]:
-    """A ``TrainConfig`` as its cache key sees it: its fields as a dict, less those in
-    ``config.ADDED_LATER`` that hold the value given there (the behaviour from before they
-    existed), so runs cached before a field was added keep their keys."""
-    return without_added_later(asdict(config), getattr(config, "ADDED_LATER", {}))
+def loss_description(loss) -> dict[str, str]:
+    """How an objective enters a cache key: its name (for people reading the file) and its code
+    identity (:func:`aecore.code_identity.function_identity`, what the key depends on)."""
+    func = getattr(loss, "func", loss)  # a functools.partial names its function
+    return {"name": getattr(func, "__qualname__", type(func).__qualname__), "identity": function_identity(loss)}
 
 
-def describe_run(model, train_data, val_data, config) -> dict[str, Any]:
-    """What identifies a training run: schema, model class and hparams, config and data fingerprints.
-
-    The config enters as :func:`config_as_keyed` gives it.
-    """
+def describe_run(model, train_data, val_data, config, loss) -> dict[str, Any]:
+    """What identifies a training run: schema, model class and hparams, config (as a dict), the
+    objective (:func:`loss_description`) and the data fingerprints."""
     hparams = getattr(model, "hparams", None)
     if hparams is None:
         why = getattr(model, "hparams_problem", "it has no hparams")
         raise ValueError(f"{type(model).__name__} cannot be cached: {why}. Cache models built by an aecore.models "
                          "class from numbers (e.g. MLPAutoencoder(latent_dim=2)), or train it with aecore.train.train.")
     return {
-        "schema": CACHE_SCHEMA, "model": type(model).__name__, "hparams": dict(hparams), "config": config_as_keyed(config),
+        "schema": CACHE_SCHEMA, "model": type(model).__name__, "hparams": dict(hparams), "config": asdict(config),
+        "loss": loss_description(loss),
         "data": {"train": data_fingerprint(train_data),
                  "val": None if val_data is None else data_fingerprint(val_data)},
     }
@@ -82,12 +85,12 @@ def describe_run(model, train_data, val_data, config) -> dict[str, Any]:
 
 def key_of(run: dict[str, Any]) -> str:
     """The cache key (16 hex digits) of a :func:`describe_run` dict."""
-    return stable_hash({k: run[k] for k in ("schema", "model", "hparams", "config", "data")})
+    return stable_hash({k: run[k] for k in ("schema", "model", "hparams", "config", "loss", "data")})
 
 
-def cache_key(model, train_data, val_data, config) -> str:
-    """Hash of the cache schema, model class + hyper-parameters, training config and the data's fingerprints."""
-    return key_of(describe_run(model, train_data, val_data, config))
+def cache_key(model, train_data, val_data, config, loss) -> str:
+    """Hash of the cache schema, model class + hyper-parameters, training config, objective and data fingerprints."""
+    return key_of(describe_run(model, train_data, val_data, config, loss))
 
 
 def models_dir(cache: Path | str | None = None) -> Path:
@@ -125,8 +128,10 @@ def read_model_file(path: Path, expected_key: str | None = None) -> dict[str, An
         raise CacheFileError(f"{path.name} cannot be read ({type(err).__name__}: {err})") from err
     if not isinstance(blob, dict) or blob.get("schema") != CACHE_SCHEMA:
         schema = blob.get("schema", "none (written before aecore 0.1's schema 2)") if isinstance(blob, dict) else "none"
+        if schema in (1, 2):
+            schema = f"{schema} (its objective was a TrainConfig field, before losses were functions)"
         raise CacheFileError(f"{path.name} has cache schema {schema}, this aecore reads schema {CACHE_SCHEMA}")
-    missing = [k for k in ("name", "key", "model", "hparams", "config", "data", "state_dict", "history")
+    missing = [k for k in ("name", "key", "model", "hparams", "config", "loss", "data", "state_dict", "history")
                if k not in blob]
     if missing:
         raise CacheFileError(f"{path.name} lacks {', '.join(missing)}")
@@ -142,4 +147,4 @@ def summarize(path: Path, blob: dict[str, Any]) -> dict[str, Any]:
     config, history = blob["config"], blob["history"]
     return {"name": blob["name"], "model": blob["model"], "key": blob["key"], "bytes": path.stat().st_size,
             "seconds": float(history.get("seconds", 0.0)), "device": history.get("device", "?"),
-            "epochs": config.get("epochs"), "loss": config.get("loss"), "file": path.name}
+            "epochs": config.get("epochs"), "loss": blob.get("loss", {}).get("name"), "file": path.name}

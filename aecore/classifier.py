@@ -10,7 +10,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .losses import classification_losses
 from .models import Model
 from .utils import apply_model
 
@@ -18,11 +17,9 @@ from .utils import apply_model
 class ImageClassifier(Model):
     """Two conv blocks + MLP head for square images (in_channels x image_size x image_size) in [0, 1].
 
-    ``forward`` returns logits (N, classes). Trained with ``TrainConfig(loss="ce")``.
+    ``forward`` returns logits (N, classes). Trained with ``loss=aecore.objectives.cross_entropy``.
     ``image_size`` must be divisible by 4 (two 2x2 max-poolings).
     """
-
-    trains_with = ("ce",)
 
     def __init__(self, num_classes: int = 10, width: int = 32, in_channels: int = 1, image_size: int = 28):
         super().__init__()
@@ -39,10 +36,6 @@ class ImageClassifier(Model):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images (N, in_channels, image_size, image_size) -> class logits (N, num_classes)."""
         return self.net(x)
-
-    def training_losses(self, inputs, target, labels, config) -> dict[str, torch.Tensor]:
-        """Cross-entropy of the logits of ``inputs`` against ``labels`` (``loss``) and accuracy (``acc``)."""
-        return classification_losses(self(inputs), labels)
 
 
 class DigitClassifier(ImageClassifier):

@@ -2,7 +2,8 @@
 
 Every network derives from :class:`Model`, which records the constructor's arguments as
 ``model.hparams`` (so a trained model is identified, cached and rebuilt by its class name
-and ``hparams``) and owns its training loss (``training_losses``). The autoencoders share
+and ``hparams``). What a model is trained to minimise is not part of it: it is the ``loss=``
+function given to :func:`aecore.train.train` (see :mod:`aecore.objectives`). The autoencoders share
 :class:`LatentModel`'s interface, so no consumer needs to ask which kind it holds:
 
 * inputs are image batches (N, C, H, W) with values in [0, 1]; labels ``y`` are int64 (N,).
@@ -25,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .losses import classification_losses, image_losses, kl_divergence, reconstruction_loss
+from . import lessons
 from .noise import PowerNormalizedLatentNoise
 from .utils import apply_model, without_added_later
 
@@ -70,13 +71,9 @@ class Model(nn.Module):
       strings, None and tuples), captured automatically, never written by hand; an argument
       named in ``hparams_added_later`` is left out while it has the value given there (the
       behaviour from before it existed), so models cached before a class gained an option
-      keep their cache keys;
-    * ``trains_with``: the ``TrainConfig.loss`` values the model can be trained with;
-    * ``training_losses(inputs, target, labels, config)``: per-image losses of one batch,
-      each shape (N,), always with the key ``"loss"`` (the objective).
+      keep their cache keys.
     """
 
-    trains_with: tuple[str, ...] = ()
     hparams_added_later: dict[str, Any] = {}
     hparams: dict[str, Any] | None  # None when an argument is not plain (then ``hparams_problem`` says which)
 
@@ -85,10 +82,6 @@ class Model(nn.Module):
         MODEL_CLASSES[cls.__name__] = cls
         if "__init__" in cls.__dict__:
             cls.__init__ = _capturing_hparams(cls.__dict__["__init__"])
-
-    def training_losses(self, inputs: torch.Tensor, target: torch.Tensor, labels: torch.Tensor,
-                        config) -> dict[str, torch.Tensor]:
-        raise NotImplementedError(f"{type(self).__name__} does not define training_losses")
 
 
 def build_model(class_name: str, hparams: dict[str, Any]) -> Model:
@@ -153,14 +146,12 @@ def count_parameters(model: nn.Module) -> int:
 
 
 class Autoencoder(LatentModel):
-    """Deterministic autoencoder: ``decoder(latent(encoder(x)))``, trained with ``"bce"`` or ``"mse"``.
+    """Deterministic autoencoder: ``decoder(latent(encoder(x)))``.
 
     ``latent_noise``: None for a plain code; a variance sigma**2 >= 0 to power-normalise
     each code and add N(0, sigma**2) during training (see
     :class:`aecore.noise.PowerNormalizedLatentNoise`; 0 = normalise only).
     """
-
-    trains_with = ("bce", "mse")
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_noise: float | None = None):
         super().__init__()
@@ -182,11 +173,6 @@ class Autoencoder(LatentModel):
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Images -> reconstruction logits of the same shape."""
         return self.decode(self.encode(x))
-
-    def training_losses(self, inputs, target, labels, config) -> dict[str, torch.Tensor]:
-        """``loss``: the reconstruction loss ``config.loss`` (``"bce"`` or ``"mse"``) of ``target`` from ``inputs``,
-        plus ``config.ssim_weight`` * (1 - SSIM) if that is set (see :func:`aecore.losses.image_losses`)."""
-        return image_losses(self(inputs), target, config.loss, config.ssim_weight)
 
 
 class MLPAutoencoder(Autoencoder):
@@ -283,37 +269,23 @@ class ConvAutoencoder(Autoencoder):
 
 
 class VariationalAutoencoder(LatentModel):
-    """Base of the VAEs: a diagonal Gaussian posterior q(z|x) = N(mu, exp(logvar)), trained with ``"elbo"``.
+    """Base of the VAEs: a diagonal Gaussian posterior q(z|x) = N(mu, exp(logvar)) (trained with a negative
+    ELBO, e.g. :func:`aecore.objectives.negative_elbo`).
 
     ``encode`` returns ``(mu, logvar)``, ``code`` returns ``mu``; ``forward`` samples z with
     the reparameterisation trick and returns ``(logits, mu, logvar)``.
     """
 
-    trains_with = ("elbo",)
-
     def code(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """The posterior mean ``mu`` of images ``x``: shape (N, *latent_shape)."""
         return self.encode(x, y)[0]
 
-    @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-        """z = mu + exp(logvar / 2) * eps with eps ~ N(0, I)."""
-        return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    reparameterize = staticmethod(lessons.reparameterize)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
         """Images -> (logits, mu, logvar)."""
         mu, logvar = self.encode(x, y)
         return self.decode(self.reparameterize(mu, logvar), y), mu, logvar
-
-    def training_losses(self, inputs, target, labels, config) -> dict[str, torch.Tensor]:
-        """The negative ELBO as ``loss`` = ``recon`` + ``config.beta`` * ``kl`` (nats/image), with
-        ``recon`` from ``config.recon_loss`` (averaged over pixels if ``config.recon_reduction == "mean"``)."""
-        logits, mu, logvar = self(inputs, labels)
-        recon = reconstruction_loss(logits, target, config.recon_loss, config.recon_sigma)
-        kl = kl_divergence(mu, logvar)
-        if config.recon_reduction == "mean":
-            recon = recon / target[0].numel()
-        return {"loss": recon + config.beta * kl, "recon": recon, "kl": kl}
 
 
 class VAE(VariationalAutoencoder):
@@ -338,17 +310,27 @@ class VAE(VariationalAutoencoder):
             return h
         if y is None:
             raise ValueError("this conditional model needs the labels y")
-        return torch.cat([h, F.one_hot(y, self.num_classes).to(h.dtype)], dim=1)
+        return lessons.condition_on_label(h, y, self.num_classes)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (N, C, H, W) -> (mu, logvar), each (N, latent_dim)."""
         _check_flat_input(self, x, self.image_shape)
-        h = self.body(self._with_label(x.flatten(1), y))
+        return self.encode_conditioned(self._with_label(x.flatten(1), y))
+
+    def encode_conditioned(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The encoder on its input row as given: flat images (N, pixels), for a conditional model with the
+        one-hot label appended (N, pixels + num_classes) -> (mu, logvar), each (N, latent_dim)."""
+        h = self.body(h)
         return self.to_mu(h), self.to_logvar(h)
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Codes (N, latent_dim) -> logits (N, C, H, W)."""
-        return self.decoder(self._with_label(z, y))
+        return self.decode_conditioned(self._with_label(z, y))
+
+    def decode_conditioned(self, h: torch.Tensor) -> torch.Tensor:
+        """The decoder on its input row as given: codes (N, latent_dim), for a conditional model with the
+        one-hot label appended (N, latent_dim + num_classes) -> logits (N, C, H, W)."""
+        return self.decoder(h)
 
 
 class ConditionalVAE(VAE):

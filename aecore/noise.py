@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from . import lessons
 from .utils import check_number
 
 
@@ -24,10 +25,7 @@ def add_input_noise(x: torch.Tensor, factor: float, *, clip: bool = True,
     return noisy.clamp(0.0, 1.0) if clip else noisy
 
 
-def power_normalize(z: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Scale each code (first dimension = batch) to unit mean square: mean(z_i**2) = 1."""
-    power = z.pow(2).flatten(1).mean(dim=1).clamp_min(eps)
-    return z / power.sqrt().view(-1, *([1] * (z.ndim - 1)))
+power_normalize = lessons.power_normalize
 
 
 def snr_db(variance: float) -> float:
@@ -59,10 +57,9 @@ class PowerNormalizedLatentNoise(nn.Module):
         self.noise_at_eval = on
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        z = power_normalize(z)
         if self.variance > 0 and (self.training or self.noise_at_eval):
-            z = z + self.std * torch.randn_like(z)
-        return z
+            return lessons.latent_noise(z, self.variance)
+        return lessons.power_normalize(z)
 
     def extra_repr(self) -> str:
         return f"variance={self.variance}, snr_db={snr_db(self.variance):.1f}, noise_at_eval={self.noise_at_eval}"

@@ -5,18 +5,23 @@ Every function reads the active profile (:func:`aecore.config.choose`) when it i
 so the same call gives the quick settings under ``AECORE_PROFILE=quick`` and the real lab
 settings otherwise. Each ``TrainConfig`` takes its seed from ``AECORE_SEED``. A recipe's
 values are part of the model cache keys: changing one retrains the models built from it.
+
+The configs hold the optimisation only; the objectives are functions (:mod:`aecore.objectives`),
+which the labs write themselves from :mod:`aecore.lessons`. The ``*_objective`` functions here are
+the same objectives for the benchmarks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Mapping
 
-from . import data, models
+from . import data, models, objectives
 from .classifier import DigitClassifier
 from .config import choose
 from .data import LabelledImages
-from .train import History, TrainConfig, fit_or_load
+from .train import History, Loss, TrainConfig, fit_or_load
 
 # ------------------------------------------------------------------ MNIST (Labs 1 and 3)
 
@@ -38,18 +43,21 @@ def digit_autoencoder(latent_dim: int = 2) -> models.MLPAutoencoder:
 
 
 def lab1_config() -> TrainConfig:
-    """Lab 1's BCE training: Adam, lr 1e-3; 20 epochs of batch 128 (full) or 3 of batch 64 (quick)."""
-    return TrainConfig(epochs=choose(quick=3, full=20), batch_size=choose(quick=64, full=128), lr=1e-3, loss="bce")
+    """Lab 1's training (every model of the lab): Adam, lr 1e-3; 20 epochs of batch 128 (full) or 3 of batch 64
+    (quick)."""
+    return TrainConfig(epochs=choose(quick=3, full=20), batch_size=choose(quick=64, full=128), lr=1e-3)
 
 
-def denoising_config() -> TrainConfig:
-    """Lab 1's denoising training: :func:`lab1_config` with clipped input noise of factor :data:`DENOISING_NOISE`."""
-    return replace(lab1_config(), input_noise=DENOISING_NOISE, clip_noisy_input=True)
+def denoising_objective() -> Loss:
+    """Lab 1's denoising objective: the summed BCE of the clean digit rebuilt from clipped input noise of
+    factor :data:`DENOISING_NOISE`."""
+    return partial(objectives.denoising_bce, noise_factor=DENOISING_NOISE)
 
 
 def digit_classifier_config() -> TrainConfig:
-    """The digit classifier (the yardstick of Labs 1 and 3): cross-entropy, 3 epochs (full) or 1 (quick)."""
-    return TrainConfig(epochs=choose(quick=1, full=3), loss="ce", batch_size=128)
+    """The digit classifier (the yardstick of Labs 1 and 3), trained with cross-entropy: 3 epochs (full) or 1
+    (quick)."""
+    return TrainConfig(epochs=choose(quick=1, full=3), batch_size=128)
 
 
 def digit_classifier(train_set: LabelledImages, seed: int | None = None) -> tuple[DigitClassifier, History]:
@@ -62,7 +70,7 @@ def digit_classifier(train_set: LabelledImages, seed: int | None = None) -> tupl
     """
     model = DigitClassifier()
     config = digit_classifier_config() if seed is None else replace(digit_classifier_config(), seed=seed)
-    history = fit_or_load("mnist-classifier", model, train_set, None, config)
+    history = fit_or_load("mnist-classifier", model, train_set, None, config, loss=objectives.cross_entropy)
     return model, history
 
 
@@ -86,15 +94,10 @@ class Lab3Settings:
     """Epochs of each of task 5's 18 runs."""
 
 
-def lab3_bce_config() -> TrainConfig:
-    """Lab 3's training of its main autoencoder (tasks 2 and 3): BCE, lr :data:`VAE_LR`, 12 epochs (full) or
-    2 (quick). The (C)VAEs train with :func:`lab3_elbo_config`."""
-    return TrainConfig(epochs=choose(quick=2, full=12), batch_size=128, lr=VAE_LR, loss="bce")
-
-
-def lab3_elbo_config() -> TrainConfig:
-    """:func:`lab3_bce_config` with the negative ELBO as the loss, for the VAE and CVAE."""
-    return replace(lab3_bce_config(), loss="elbo")
+def lab3_config() -> TrainConfig:
+    """Lab 3's training of its main AE, VAE and CVAE (tasks 2 and 3): lr :data:`VAE_LR`, batch 128, 12 epochs
+    (full) or 2 (quick)."""
+    return TrainConfig(epochs=choose(quick=2, full=12), batch_size=128, lr=VAE_LR)
 
 
 # --------------------------------------------------------------- Stanford Dogs (Labs 2, 3b)
@@ -129,17 +132,26 @@ class Lab3bSettings:
     """Epochs of each of the six dog models (AE and VAE at three code sizes); Lab 2 trains 10."""
 
 
+DOGS_SSIM_WEIGHT = 0.05
+"""Lab 2's objective: the per-pixel MSE + DOGS_SSIM_WEIGHT * (1 - SSIM)."""
+
+
 def plain_dogs_config(epochs: int | None = None) -> TrainConfig:
-    """Lab 2's first recipe (Lab 3b's): MSE, Adam with batch 8 and lr 1e-3, cosine schedule, random flips;
-    ``epochs`` defaults to 10 (full) or 1 (quick)."""
-    return TrainConfig(epochs=choose(quick=1, full=10) if epochs is None else epochs, batch_size=8, lr=1e-3, loss="mse", hflip=True,
+    """Lab 2's first recipe (Lab 3b's): Adam with batch 8 and lr 1e-3, cosine schedule, random flips (trained with
+    the MSE, :func:`aecore.objectives.reconstruction_mse`); ``epochs`` defaults to 10 (full) or 1 (quick)."""
+    return TrainConfig(epochs=choose(quick=1, full=10) if epochs is None else epochs, batch_size=8, lr=1e-3, hflip=True,
                        lr_schedule="cosine")
 
 
 def dogs_config(epochs: int | None = None) -> TrainConfig:
     """Lab 2's recipe (``benchmarks/lab2_architecture.py`` chose it): :func:`plain_dogs_config` with lr 3e-3
-    reached by a linear warm-up over the first 5 % of the steps, and MSE + 0.05 * (1 - SSIM) as the loss."""
-    return replace(plain_dogs_config(epochs), lr=3e-3, warmup=0.05, ssim_weight=0.05)
+    reached by a linear warm-up over the first 5 % of the steps; trained with :func:`dogs_objective`."""
+    return replace(plain_dogs_config(epochs), lr=3e-3, warmup=0.05)
+
+
+def dogs_objective() -> Loss:
+    """Lab 2's objective: MSE + :data:`DOGS_SSIM_WEIGHT` * (1 - SSIM) (:func:`aecore.objectives.mse_ssim`)."""
+    return partial(objectives.mse_ssim, ssim_weight=DOGS_SSIM_WEIGHT)
 
 
 # ------------------------------------------------------------------------ Wafer maps (Lab 4)

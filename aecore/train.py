@@ -1,14 +1,10 @@
 """One training loop for every model here, plus ``fit_or_load`` (train once, then reuse).
 
-Losses are reported **per image**:
-
-* ``"bce"``  - binary cross-entropy on logits, summed over pixels (nats/image);
-* ``"mse"``  - squared error averaged over pixels (per-pixel MSE of images in [0, 1]);
-* ``"elbo"`` - negative ELBO for (conditional) VAEs: summed BCE (or, with
-  ``recon_loss="gaussian"``, a Gaussian negative log-likelihood) + KL (nats/image);
-  the parts are logged as ``recon`` and ``kl``;
-* ``"ce"``   - cross-entropy of a classifier's logits against the labels (nats/image);
-  the accuracy is logged as ``acc``.
+What is minimised is an explicit argument, ``loss=``: a function ``loss(model, x, y)`` that
+returns one value per image (N,), or a dict of such values with the objective under
+``"loss"`` (see :mod:`aecore.objectives`, and the labs, which write theirs). Every entry is
+logged per image, averaged over the data: ``train_loss``, ``val_loss``, ``val_kl``, ...
+:class:`TrainConfig` holds the optimisation only.
 """
 
 from __future__ import annotations
@@ -19,6 +15,7 @@ import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Union
 
 import torch
 from torch import nn
@@ -29,95 +26,55 @@ from .cache import (CacheFileError, cache_key, data_fingerprint, describe_run, k
 from .config import pick_device
 from .config import seed as global_seed
 from .data import LabelledImages
-from .losses import kl_divergence, reconstruction_loss
-from .models import Model
-from .noise import add_input_noise
+from .models import LatentModel, Model
 from .utils import check_number, eval_mode, file_lock, module_device, preferred_memory_format, seed_everything
 
-__all__ = ["TrainConfig", "History", "train", "evaluate", "fit_or_load", "training_step", "batch_losses", "check_images",
-           "l2_of_weights", "reconstruction_loss", "kl_divergence", "cache_key", "data_fingerprint"]
+__all__ = ["TrainConfig", "History", "Loss", "train", "evaluate", "fit_or_load", "training_step", "batch_losses",
+           "check_images", "cache_key", "data_fingerprint"]
 
-LOSSES = ("bce", "mse", "elbo", "ce")
 LR_SCHEDULES = ("constant", "cosine")
-RECON_REDUCTIONS = ("sum", "mean")
-RECON_LOSSES = ("bce", "gaussian")
 # Pixel values this far outside [0, 1] still pass check_images (rounding in preprocessing).
 _RANGE_TOLERANCE = 1e-4
+
+Loss = Callable[[nn.Module, torch.Tensor, torch.Tensor], Union[torch.Tensor, dict]]
+"""A training objective: ``loss(model, x, y)`` -> per-image losses (N,) or a dict of them with ``"loss"``."""
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that defines a training run (and so its cache key).
+    """How a model is optimised (and so part of its cache key); the objective is ``loss=`` of :func:`train`.
 
-    ``weight_decay`` is Adam's built-in L2 (adds ``weight_decay * w`` to each gradient);
-    ``l2_penalty`` is lambda in an explicit ``lambda * sum ||w||^2`` over weight matrices
-    and kernels (not biases) added to the loss. ``input_noise`` is the factor of
-    ``x + factor * N(0, 1)`` fed to the encoder while the target stays the clean ``x``
-    (clipped to [0, 1] if ``clip_noisy_input``). ``hflip`` flips half the images of each
-    batch left-right (augmentation for photos). ``beta`` weights the KL term of the ELBO.
-    ``recon_reduction`` (``"elbo"`` only): ``"sum"`` sums the BCE over pixels (the true
-    negative ELBO); ``"mean"`` averages it over pixels, which for 784 pixels amounts to
-    a KL weight of 784 on the summed scale (shown in Lab 3 as a mistake to avoid).
-    ``recon_loss`` (``"elbo"`` only): ``"bce"`` (Bernoulli pixels, for MNIST) or
-    ``"gaussian"``: pixels ~ N(x_hat, recon_sigma**2), so the reconstruction term is
-    ``sum over pixels (x - x_hat)**2 / (2 * recon_sigma**2)`` (the constant
-    ``log(sqrt(2 pi) recon_sigma)`` per pixel left out), for photos. ``ssim_weight``
-    (``"mse"`` only) adds ``ssim_weight * (1 - SSIM)`` per image to the MSE (SSIM as in
-    :func:`aecore.metrics.ssim`); the parts are then logged as ``mse`` and ``ssim``.
-    ``warmup`` is the fraction of all steps over which the learning rate rises linearly
-    from ``lr / steps`` to ``lr`` before the schedule starts. ``seed`` draws the
-    initial weights, the batch order and the noise; it defaults to the global seed
-    ``AECORE_SEED`` (0 unless set), so one switch retrains every model with another seed.
+    Adam with learning rate ``lr`` and its built-in L2 ``weight_decay`` (adds
+    ``weight_decay * w`` to each gradient), ``epochs`` passes over the training set in
+    shuffled batches of ``batch_size``. ``lr_schedule``: ``"constant"`` or ``"cosine"``
+    (down to 0 at the last step); ``warmup`` is the fraction of all steps over which the
+    learning rate first rises linearly from ``lr / steps`` to ``lr``. ``hflip`` flips half
+    the images of each batch left-right (augmentation for photos). ``seed`` draws the
+    initial weights, the batch order and the noise of the objective; it defaults to the
+    global seed ``AECORE_SEED`` (0 unless set), so one switch retrains every model with
+    another seed.
     """
 
     epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
-    loss: str = "bce"
     weight_decay: float = 0.0
-    l2_penalty: float = 0.0
-    input_noise: float = 0.0
-    clip_noisy_input: bool = True
     hflip: bool = False
     lr_schedule: str = "constant"
-    beta: float = 1.0
-    seed: int = field(default_factory=global_seed)
-    recon_reduction: str = "sum"
-    recon_loss: str = "bce"
-    recon_sigma: float = 0.1
-    ssim_weight: float = 0.0
     warmup: float = 0.0
-
-    # Fields added after cache schema 2, with the value that means "as before they existed":
-    # at that value they are left out of the cache key (aecore.cache.config_as_keyed).
-    ADDED_LATER = {"ssim_weight": 0.0, "warmup": 0.0}
+    seed: int = field(default_factory=global_seed)
 
     def __post_init__(self) -> None:
-        if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r}; choose one of {LOSSES}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; choose one of {LR_SCHEDULES}")
         for name in ("epochs", "batch_size"):
             check_number(name, getattr(self, name), whole=True, minimum=1)
         check_number("seed", self.seed, whole=True)
-        for name in ("lr", "weight_decay", "l2_penalty", "input_noise", "beta", "ssim_weight"):
+        for name in ("lr", "weight_decay"):
             check_number(name, getattr(self, name), minimum=0)
         check_number("warmup", self.warmup, minimum=0)
         if self.warmup >= 1:
             raise ValueError(f"warmup is a fraction of the training steps, in [0, 1); got {self.warmup}")
-        if self.ssim_weight > 0 and self.loss != "mse":
-            raise ValueError(f"ssim_weight applies to loss='mse' only, not {self.loss!r}")
-        check_number("recon_sigma", self.recon_sigma)
-        if self.recon_reduction not in RECON_REDUCTIONS:
-            raise ValueError(f"unknown recon_reduction {self.recon_reduction!r}; choose one of {RECON_REDUCTIONS}")
-        if self.recon_reduction != "sum" and self.loss != "elbo":
-            raise ValueError(f"recon_reduction={self.recon_reduction!r} applies to loss='elbo' only")
-        if self.recon_loss not in RECON_LOSSES:
-            raise ValueError(f"unknown recon_loss {self.recon_loss!r}; choose one of {RECON_LOSSES}")
-        if self.recon_loss != "bce" and self.loss != "elbo":
-            raise ValueError(f"recon_loss={self.recon_loss!r} applies to loss='elbo' only")
-        if not self.recon_sigma > 0:
-            raise ValueError(f"recon_sigma must be > 0, got {self.recon_sigma}")
 
 
 @dataclass
@@ -145,54 +102,51 @@ class History:
         return cls(defaultdict(list, blob["metrics"]), blob["seconds"], blob["device"], from_cache)
 
 
-def l2_of_weights(model: nn.Module) -> torch.Tensor:
-    """Sum of squared weights over all matrices/kernels (parameters with 2+ dimensions)."""
-    return sum(p.pow(2).sum() for p in model.parameters() if p.ndim > 1)
+def batch_losses(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: Loss) -> dict[str, torch.Tensor]:
+    """``loss(model, x, y)`` as a dict of per-image losses, each shape (N,), with the objective under ``"loss"``.
 
-
-def batch_losses(model: Model, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
-                 generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-    """Per-image losses of one batch, each shape (N,): always ``loss``; ``recon``/``kl`` for VAEs, ``acc``
-    for classifiers. The model computes them (``model.training_losses``) from the inputs (``x`` with
-    ``config.input_noise`` added) and the clean target ``x``."""
-    inputs = add_input_noise(x, config.input_noise, clip=config.clip_noisy_input, generator=generator) \
-        if config.input_noise > 0 else x
-    return model.training_losses(inputs, x, y, config)
-
-
-def _check_compatible(model: nn.Module, config: TrainConfig) -> None:
-    trains_with = getattr(model, "trains_with", ())
-    if not trains_with:
-        raise TypeError(f"{type(model).__name__} is not an aecore model (aecore.models.Model): it does not say "
-                        "which losses it trains with")
-    if config.loss not in trains_with:
-        raise ValueError(f"{type(model).__name__} trains with loss={' or '.join(map(repr, trains_with))}, "
-                         f"not {config.loss!r}: set TrainConfig(loss=...) accordingly")
+    Raises TypeError/ValueError naming the objective when it returns anything else (a scalar: a loss
+    averaged over the batch; another shape; no ``"loss"`` entry)."""
+    out = loss(model, x, y)
+    losses = out if isinstance(out, dict) else {"loss": out}
+    name = getattr(loss, "__name__", None) or getattr(getattr(loss, "func", None), "__name__", repr(loss))
+    if "loss" not in losses:
+        raise ValueError(f"the objective {name} returned a dict without a 'loss' entry (keys: {sorted(losses)})")
+    for key, value in losses.items():
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"the objective {name} returned {type(value).__name__} for {key!r}; "
+                            "return a tensor with one value per image")
+        if value.shape != (len(x),):
+            raise ValueError(f"the objective {name} returned {key!r} of shape {tuple(value.shape)} for a batch of "
+                             f"{len(x)} images; it must give one value per image, shape ({len(x)},) (do not average "
+                             "or sum over the batch: the training loop takes the mean)")
+    return losses
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: LabelledImages, config: TrainConfig, *, device: torch.device | None = None,
+def evaluate(model: nn.Module, data: LabelledImages, loss: Loss, *, seed: int = 0, device: torch.device | None = None,
              batch_size: int = 1000) -> dict[str, float]:
-    """Mean per-image losses of ``model`` on ``data`` in eval mode (input noise drawn from a fixed seed).
+    """Mean per-image values of every entry of ``loss`` (see :func:`batch_losses`) over ``data``, in eval mode.
 
-    The batches go to ``device``, by default the device the model's parameters are on.
+    Noise the objective draws (a VAE's sample, a denoiser's input noise) comes from torch's generator
+    seeded with ``seed``, in a forked random state, so the result is reproducible and the caller's
+    random stream is left as it was. The batches go to ``device``, by default the model's.
     """
-    _check_compatible(model, config)
     device = device or module_device(model)
-    generator = torch.Generator().manual_seed(config.seed + 1)
     totals: dict[str, float] = defaultdict(float)
-    with eval_mode(model):
+    with eval_mode(model), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
         for start in range(0, len(data), batch_size):
             x = data.images[start:start + batch_size].to(device)
             y = data.labels[start:start + batch_size].to(device)
-            for key, value in batch_losses(model, x, y, config, generator).items():
+            for key, value in batch_losses(model, x, y, loss).items():
                 totals[key] += float(value.sum())
     return {key: value / len(data) for key, value in totals.items()}
 
 
-def check_images(data: LabelledImages, what: str, loss: str) -> None:
-    """Raise ValueError naming ``what`` (e.g. "training images") unless ``data.images`` suit ``loss``:
-    floating point and finite for every loss, and within [0, 1] for the image losses (all but ``"ce"``)."""
+def check_images(data: LabelledImages, what: str, unit_range: bool = True) -> None:
+    """Raise ValueError naming ``what`` (e.g. "training images") unless ``data.images`` are non-empty,
+    floating point and finite, and (with ``unit_range``, for autoencoders) within [0, 1]."""
     images = data.images
     if images.numel() == 0:
         raise ValueError(f"{what} are empty (shape {tuple(images.shape)})")
@@ -204,15 +158,22 @@ def check_images(data: LabelledImages, what: str, loss: str) -> None:
         bad = int((~torch.isfinite(images)).sum())
         raise ValueError(f"{what} contain {bad} NaN or infinite pixel values; fix or drop those images "
                          "before training")
-    if loss != "ce" and (lo < -_RANGE_TOLERANCE or hi > 1 + _RANGE_TOLERANCE):
-        raise ValueError(f"{what} have values in [{lo:.4g}, {hi:.4g}], but loss={loss!r} needs images in [0, 1]; "
+    if unit_range and (lo < -_RANGE_TOLERANCE or hi > 1 + _RANGE_TOLERANCE):
+        raise ValueError(f"{what} have values in [{lo:.4g}, {hi:.4g}], but an autoencoder needs images in [0, 1]; "
                          "divide 8-bit images by 255, or clip them with images.clamp(0, 1)")
 
 
-def _check_data(train_data: LabelledImages, val_data: LabelledImages | None, config: TrainConfig) -> None:
-    check_images(train_data, "training images", config.loss)
+def _check_data(model: nn.Module, train_data: LabelledImages, val_data: LabelledImages | None) -> None:
+    unit_range = isinstance(model, LatentModel)  # an autoencoder rebuilds images in [0, 1]
+    check_images(train_data, "training images", unit_range)
     if val_data is not None:
-        check_images(val_data, "validation images", config.loss)
+        check_images(val_data, "validation images", unit_range)
+
+
+def _check_loss(loss) -> None:
+    if not callable(loss):
+        raise TypeError(f"loss must be a function loss(model, x, y) returning per-image losses (see "
+                        f"aecore.objectives), got {type(loss).__name__}")
 
 
 # Devices with PyTorch's fused Adam kernels (one kernel per parameter for the whole update).
@@ -247,24 +208,20 @@ def learning_rate_schedule(optimizer: torch.optim.Optimizer, config: TrainConfig
 
 
 def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-                  config: TrainConfig) -> dict[str, torch.Tensor]:
-    """One optimizer step on the batch ``(x, y)``: the mean of :func:`batch_losses`' ``loss`` (plus
-    ``config.l2_penalty`` times :func:`l2_of_weights`) is minimised; returns the per-image losses
-    of the batch, each shape (N,), before the step."""
-    losses = batch_losses(model, x, y, config)
-    objective = losses["loss"].mean()
-    if config.l2_penalty > 0:
-        objective = objective + config.l2_penalty * l2_of_weights(model)
+                  loss: Loss) -> dict[str, torch.Tensor]:
+    """One optimizer step on the batch ``(x, y)``: the batch mean of ``loss``'s ``"loss"`` is minimised;
+    returns the per-image losses of the batch (:func:`batch_losses`), each shape (N,), before the step."""
+    losses = batch_losses(model, x, y, loss)
     optimizer.zero_grad(set_to_none=True)
-    objective.backward()
+    losses["loss"].mean().backward()
     optimizer.step()
     return losses
 
 
 def train(model: nn.Module, train_data: LabelledImages, val_data: LabelledImages | None = None,
-          config: TrainConfig = TrainConfig(), *, device: torch.device | None = None,
+          config: TrainConfig = TrainConfig(), *, loss: Loss, device: torch.device | None = None,
           progress: bool = True, reinitialize: bool = True) -> History:
-    """Train ``model`` in place with Adam; return its :class:`History`.
+    """Train ``model`` in place with Adam to minimise ``loss`` (a :data:`Loss`); return its :class:`History`.
 
     With ``reinitialize`` (the default) the weights are first re-drawn from
     ``config.seed``, so the result depends only on the model's hyper-parameters, the
@@ -276,8 +233,8 @@ def train(model: nn.Module, train_data: LabelledImages, val_data: LabelledImages
     summed on the device and read once per epoch. After each epoch the mean training losses (``train_*``) and, with
     ``val_data``, the validation losses (``val_*``) are recorded. The model ends in eval mode.
     """
-    _check_compatible(model, config)
-    _check_data(train_data, val_data, config)
+    _check_loss(loss)
+    _check_data(model, train_data, val_data)
     device = device or pick_device()
     generator = seed_everything(config.seed)
     if reinitialize:
@@ -305,7 +262,7 @@ def train(model: nn.Module, train_data: LabelledImages, val_data: LabelledImages
             if config.hflip:
                 flip = torch.rand(len(x), device=device) < 0.5
                 x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
-            losses = training_step(model, optimizer, x, y, config)
+            losses = training_step(model, optimizer, x, y, loss)
             if scheduler is not None:
                 scheduler.step()
             for key, value in losses.items():
@@ -313,7 +270,7 @@ def train(model: nn.Module, train_data: LabelledImages, val_data: LabelledImages
         for key, value in totals.items():
             history.metrics[f"train_{key}"].append(float(value) / n)
         if val_data is not None:
-            for key, value in evaluate(model, val_data, config, device=device).items():
+            for key, value in evaluate(model, val_data, loss, seed=config.seed + 1, device=device).items():
                 history.metrics[f"val_{key}"].append(value)
         if not math.isfinite(history.final("train_loss")):
             raise FloatingPointError(
@@ -329,13 +286,15 @@ def train(model: nn.Module, train_data: LabelledImages, val_data: LabelledImages
 
 
 def fit_or_load(name: str, model: Model, train_data: LabelledImages, val_data: LabelledImages | None = None,
-                config: TrainConfig = TrainConfig(), *, device: torch.device | None = None,
+                config: TrainConfig = TrainConfig(), *, loss: Loss, device: torch.device | None = None,
                 cache_dir: Path | None = None, retrain: bool = False, progress: bool = True) -> History:
     """Load ``model``'s weights from the cache if this exact run was trained before, else train and save.
 
     The cache file is ``<cache>/models/<name>-<key>.pt`` where ``key`` is
-    :func:`aecore.cache.cache_key`; it describes itself (model, hparams, config, data
-    fingerprints, schema: see :mod:`aecore.cache`). Files are read with
+    :func:`aecore.cache.cache_key`; it describes itself (model, hparams, config, the
+    objective's code identity, data fingerprints, schema: see :mod:`aecore.cache`), so a
+    different ``loss`` (another function, or the same one edited) trains its own model and
+    never loads or overwrites the one trained with the first. Files are read with
     ``torch.load(weights_only=True)``; a corrupt or mismatching file is reported with a
     warning and the model is retrained (never silently used). The data is checked first
     (:func:`check_images`). Training holds the lock file ``<name>-<key>.pt.lock``, so a
@@ -351,10 +310,10 @@ def fit_or_load(name: str, model: Model, train_data: LabelledImages, val_data: L
 
     if not name or any(c in name for c in "/\\"):
         raise ValueError(f"name must be a non-empty file-name part without slashes, got {name!r}")
-    _check_compatible(model, config)
-    _check_data(train_data, val_data, config)
+    _check_loss(loss)
+    _check_data(model, train_data, val_data)
     device = device or pick_device()
-    run = describe_run(model, train_data, val_data, config)
+    run = describe_run(model, train_data, val_data, config, loss)
     key = key_of(run)
     path = (Path(cache_dir) if cache_dir else models_dir()) / model_file_name(name, key)
     seen = None
@@ -372,7 +331,7 @@ def fit_or_load(name: str, model: Model, train_data: LabelledImages, val_data: L
             if history is not None:
                 weights.record_use(path)
                 return history
-        history = train(model, train_data, val_data, config, device=device, progress=progress)
+        history = train(model, train_data, val_data, config, loss=loss, device=device, progress=progress)
         save_model_file(path, name, run, model, history.to_dict())
     weights.record_use(path)
     return history

@@ -3,7 +3,7 @@
 A weights archive is a zip file (stored, not compressed: weights hardly compress) holding
 cache files (see :mod:`aecore.cache`) under their own names, and ``manifest.json``::
 
-    {"format": "aecore-weights", "format_version": 1, "cache_schema": 2,
+    {"format": "aecore-weights", "format_version": 1, "cache_schema": 3,
      "aecore_version": "0.1.0", "torch_version": "2.5.1", "created": "2026-01-31T12:00:00+00:00",
      "files": [{"file": "mnist-ae-2d-<key>.pt", "name": "mnist-ae-2d", "key": "<key>",
                 "model": "MLPAutoencoder", "bytes": 2345678, "sha256": "<64 hex digits>",

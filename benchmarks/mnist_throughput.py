@@ -48,7 +48,7 @@ import torch  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 from torchvision import datasets, transforms  # noqa: E402
 
-from aecore import data, recipes  # noqa: E402
+from aecore import data, objectives, recipes  # noqa: E402
 from aecore.train import TrainConfig, train  # noqa: E402
 from benchmarks._results import save_benchmark  # noqa: E402
 
@@ -232,8 +232,8 @@ def main() -> None:
         "compiled": ("+ torch.compile of the model, first epoch (compile time included)", compiled_epoch),
         "compiled2": ("+ torch.compile of the model, later epochs (compiled already)", compiled_epoch),
         "aecore": ("aecore.train.train (epochs=1, batch 128)",
-                   lambda: train(fresh(), train_set, config=TrainConfig(epochs=1, batch_size=BATCH, lr=LR, loss="bce"),
-                                 progress=False).seconds),
+                   lambda: train(fresh(), train_set, config=TrainConfig(epochs=1, batch_size=BATCH, lr=LR),
+                                 loss=objectives.reconstruction_bce, progress=False).seconds),
         "handwritten": ("the same step written out by hand, no autograd (the limit in eager PyTorch)",
                         lambda: hand_written_epoch(fresh(), images)),
         "matmul": ("matrix products alone, same shapes (the limit)", lambda: matmul_epoch(fresh(), n)),

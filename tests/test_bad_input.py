@@ -17,7 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
-from aecore import config, data, metrics, models, train
+from aecore import config, data, metrics, models, objectives, train
 from aecore.data import DataNotFoundError, LabelledImages
 from aecore.noise import PowerNormalizedLatentNoise
 from aecore.train import TrainConfig
@@ -158,11 +158,12 @@ def test_data_range_255_on_unit_images_warns_but_returns_the_number():
 def test_fit_or_load_rejects_8_bit_range_images_and_caches_nothing(tiny_images, dirs):
     scaled = LabelledImages(tiny_images.images * 255, tiny_images.labels, tiny_images.classes)
     with pytest.raises(ValueError, match=r"training images have values in \[0, 255\].*divide"):
-        train.fit_or_load("tiny", small_ae(), scaled, None, TrainConfig(epochs=1, batch_size=32), device=CPU,
-                          progress=False)
+        train.fit_or_load("tiny", small_ae(), scaled, None, TrainConfig(epochs=1, batch_size=32),
+                          loss=objectives.reconstruction_bce, device=CPU, progress=False)
     assert not list(dirs[1].rglob("*.pt"))
     with pytest.raises(ValueError, match="validation images"):
-        train.train(small_ae(), tiny_images, scaled, TrainConfig(epochs=1, loss="mse"), device=CPU, progress=False)
+        train.train(small_ae(), tiny_images, scaled, TrainConfig(epochs=1), loss=objectives.reconstruction_mse,
+                    device=CPU, progress=False)
 
 
 def test_nan_pixels_are_reported_as_bad_data_not_as_divergence(tiny_images):
@@ -170,7 +171,8 @@ def test_nan_pixels_are_reported_as_bad_data_not_as_divergence(tiny_images):
     images[5, 0, 2, 2] = float("nan")
     broken = LabelledImages(images, tiny_images.labels, tiny_images.classes)
     with pytest.raises(ValueError, match="training images contain 1 NaN") as info:
-        train.train(small_ae(), broken, None, TrainConfig(epochs=1, loss="mse"), device=CPU, progress=False)
+        train.train(small_ae(), broken, None, TrainConfig(epochs=1), loss=objectives.reconstruction_mse, device=CPU,
+                    progress=False)
     assert "learning rate" not in str(info.value)
 
 
@@ -195,8 +197,8 @@ def test_mlp_models_name_both_shapes_on_a_mismatch():
 # ------------------------------------------------------------------------- 7. settings
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"lr": float("nan")}, "lr"), ({"lr": float("inf")}, "lr"), ({"beta": float("nan")}, "beta"),
-    ({"input_noise": float("nan")}, "input_noise"), ({"recon_sigma": float("inf")}, "recon_sigma"),
+    ({"lr": float("nan")}, "lr"), ({"lr": float("inf")}, "lr"), ({"weight_decay": float("nan")}, "weight_decay"),
+    ({"warmup": float("nan")}, "warmup"), ({"weight_decay": float("inf")}, "weight_decay"),
     ({"epochs": 2.5}, "epochs"), ({"batch_size": 64.0}, "batch_size"), ({"epochs": True}, "epochs"),
     ({"seed": 0.5}, "seed"), ({"lr": "1e-3"}, "lr"),
 ])
@@ -277,7 +279,8 @@ def test_concurrent_fit_or_load_trains_once_and_the_second_caller_loads(tiny_ima
 
     def run():
         name = threading.current_thread().name
-        results[name] = train.fit_or_load("tiny", small_ae(), tiny_images, None, cfg, device=CPU, progress=False)
+        results[name] = train.fit_or_load("tiny", small_ae(), tiny_images, None, cfg,
+                                          loss=objectives.reconstruction_bce, device=CPU, progress=False)
 
     first, second = threading.Thread(target=run, name="first"), threading.Thread(target=run, name="second")
     with warnings.catch_warnings(record=True) as caught:

@@ -2,8 +2,8 @@
 
 The bootstrap cell's code is executed here with pip (subprocess.run) recorded instead of run, and
 with aecore made to look missing through a patched importlib.util.find_spec. The real install
-into a fresh environment is tools/check_bootstrap.sh (`make check-bootstrap`, minutes, not part
-of `make test`).
+into a fresh environment, from a copy of a notebook written with ``bootstrap_cell.py --source``,
+is tools/check_bootstrap.sh (`make check-bootstrap`, minutes, not part of `make test`).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,20 +21,14 @@ import yaml
 from jupyter_book.config import get_final_config
 
 from aecore import config
+from file_modules import load_file_module
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-bootstrap = _load("bootstrap_cell", ROOT / "tools" / "bootstrap_cell.py")
-buttons = _load("repository_buttons", ROOT / "book" / "_ext" / "repository_buttons.py")
+bootstrap = load_file_module("bootstrap_cell", ROOT / "tools" / "bootstrap_cell.py")
+buttons = load_file_module("repository_buttons", ROOT / "book" / "_ext" / "repository_buttons.py")
 
 URL_REQUIREMENT = bootstrap.install_requirement("https://github.com/some-course/labs/", "main")
 
@@ -46,24 +41,61 @@ def test_install_requirement_is_built_from_the_repository_url_and_branch():
     assert bootstrap.repository(ROOT / "_config.yml")[1] == "main"
 
 
-def test_every_notebook_starts_with_the_current_bootstrap_cell():
-    assert NOTEBOOKS, "no notebooks found"
-    assert bootstrap.main(["--check"]) == 0, "run: python tools/bootstrap_cell.py"
-    for path in NOTEBOOKS:
+def assert_notebooks_start_with_the_current_cell(paths: list[Path]):
+    """What the every-notebook test checks, for ``paths``."""
+    for path in paths:
         first = json.loads(path.read_text(encoding="utf-8"))["cells"][0]
         assert first["id"] == "colab-bootstrap" and first["cell_type"] == "code", path.name
         assert first["metadata"]["tags"] == ["remove-cell"], path.name  # hidden from the book
         assert first["outputs"] == [] and first["execution_count"] is None, path.name
+        assert len(first["source"]) <= 4, path.name  # what a student sees first in Colab
         source = "".join(first["source"])
-        assert source.startswith("# Colab / hosted Jupyter: install aecore"), path.name
+        assert source.startswith("# Colab: "), path.name
+        assert "AECORE_INSTALL_FROM" not in source and "environ" not in source, path.name
         compile(source, path.name, "exec")
 
 
+def test_every_notebook_starts_with_the_current_bootstrap_cell():
+    assert NOTEBOOKS, "no notebooks found"
+    assert bootstrap.main(["--check"]) == 0, "run: python tools/bootstrap_cell.py"
+    assert_notebooks_start_with_the_current_cell(NOTEBOOKS)
+
+
+def cells_after_the_first(text: str) -> str:
+    """The text of a stored notebook from the end of its first cell on."""
+    start = text.index('\n "cells": [\n  ') + len('\n "cells": [\n  ')
+    _, end = json.JSONDecoder().raw_decode(text, start)
+    return text[end:]
+
+
+def test_the_tool_on_a_copy_of_the_notebooks_changes_only_their_first_cell(tmp_path, capsys):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for path in NOTEBOOKS:
+        shutil.copyfile(path, folder / path.name)
+    copies = sorted(folder.glob("*.ipynb"))
+    assert bootstrap.main(["--notebooks", str(folder)]) == 0
+    assert bootstrap.main(["--check", "--notebooks", str(folder)]) == 0
+    assert_notebooks_start_with_the_current_cell(copies)
+    for path, copy_path in zip(NOTEBOOKS, copies):
+        original, rewritten = path.read_text(encoding="utf-8"), copy_path.read_text(encoding="utf-8")
+        assert cells_after_the_first(rewritten) == cells_after_the_first(original), path.name  # same bytes
+        assert rewritten[:rewritten.index('"cells"')] == original[:original.index('"cells"')], path.name
+        assert json.loads(rewritten)["cells"][0] == bootstrap.current_cell(), path.name
+    before = {p.name: p.read_bytes() for p in copies}
+    capsys.readouterr()
+    assert bootstrap.main(["--notebooks", str(folder)]) == 0  # idempotent: nothing to update
+    assert capsys.readouterr().out == ""
+    assert {p.name: p.read_bytes() for p in copies} == before
+
+
 def test_the_tool_inserts_then_updates_the_cell_and_leaves_the_rest_byte_identical(tmp_path):
-    original = NOTEBOOKS[0].read_text(encoding="utf-8")
-    without = json.loads(original)
-    without["cells"] = [c for c in without["cells"] if c.get("id") != "colab-bootstrap"]
+    stored = NOTEBOOKS[0].read_text(encoding="utf-8")
+    assert bootstrap.dumps(json.loads(stored)) == stored  # this notebook is in the stored format
+    notebook = json.loads(stored)
+    without = {**notebook, "cells": [c for c in notebook["cells"] if c.get("id") != "colab-bootstrap"]}
     bare = bootstrap.dumps(without)
+    expected = bootstrap.dumps(bootstrap.with_bootstrap(without, bootstrap.current_cell()))
     path = tmp_path / "nb.ipynb"
     path.write_text(bare, encoding="utf-8")
 
@@ -71,7 +103,8 @@ def test_the_tool_inserts_then_updates_the_cell_and_leaves_the_rest_byte_identic
     assert path.read_text(encoding="utf-8") == bare  # --check changes nothing
     assert bootstrap.main([str(path)]) == 0
     inserted = path.read_text(encoding="utf-8")
-    assert inserted == original  # same bytes as the stored notebook: cell first, the rest untouched
+    assert inserted == expected  # the stored format: cell first, the rest untouched
+    assert bootstrap.main(["--check", str(path)]) == 0
     assert bootstrap.main([str(path)]) == 0 and path.read_text(encoding="utf-8") == inserted  # idempotent
 
     stale = json.loads(inserted)
@@ -80,24 +113,43 @@ def test_the_tool_inserts_then_updates_the_cell_and_leaves_the_rest_byte_identic
     path.write_text(bootstrap.dumps(stale), encoding="utf-8")
     assert bootstrap.main(["--check", str(path)]) == 1
     assert bootstrap.main([str(path)]) == 0
-    assert path.read_text(encoding="utf-8") == original
+    assert path.read_text(encoding="utf-8") == expected
+
+
+def test_other_cells_keep_their_bytes_even_when_not_in_the_stored_format(tmp_path):
+    notebook = json.loads(NOTEBOOKS[0].read_text(encoding="utf-8"))
+    notebook["cells"][0] = bootstrap.bootstrap_cell("aecore @ git+https://example.org/old@main")  # stale
+    texts = [json.dumps(c, indent=1, sort_keys=True) for c in notebook["cells"]]
+    texts[2] = json.dumps(dict(reversed(notebook["cells"][2].items())), indent=1)  # as another editor may write it
+    cells = '"cells": [\n  ' + ",\n  ".join(t.replace("\n", "\n  ") for t in texts) + "\n ]"
+    text = bootstrap.dumps({**notebook, "cells": []}).replace('"cells": []', cells)
+    assert text != bootstrap.dumps(notebook) and json.loads(text) == notebook
+    path = tmp_path / "nb.ipynb"
+    path.write_text(text, encoding="utf-8")
+    assert bootstrap.main([str(path)]) == 0
+    rewritten = path.read_text(encoding="utf-8")
+    assert json.loads(rewritten)["cells"][0] == bootstrap.current_cell()
+    assert cells_after_the_first(rewritten) == cells_after_the_first(text)  # the odd cell's bytes included
 
 
 class Pip:
-    """Stands in for subprocess.run in the cell: records the command; a successful install makes
-    aecore findable, as a real one does."""
+    """Stands in for subprocess.run in the cell: records the command and its keywords; a successful
+    install makes aecore findable, as a real one does."""
 
     def __init__(self, returncode: int = 0):
-        self.calls, self.returncode, self.installed = [], returncode, False
+        self.calls, self.kwargs, self.returncode, self.installed = [], [], returncode, False
 
     def __call__(self, command, **kwargs):
         self.calls.append(command)
+        self.kwargs.append(kwargs)
         self.installed = self.returncode == 0
-        return subprocess.CompletedProcess(command, self.returncode, stdout="pip says hello", stderr="pip error text")
+        if kwargs.get("check") and self.returncode:
+            raise subprocess.CalledProcessError(self.returncode, command)
+        return subprocess.CompletedProcess(command, self.returncode)
 
 
-def run_cell(monkeypatch, requirement: str, *, aecore_installed: bool, pip: Pip | None = None):
-    """Execute the bootstrap cell for ``requirement``; return the Pip recorder."""
+def run_source(monkeypatch, source: str, *, aecore_installed: bool, pip: Pip | None = None) -> Pip:
+    """Execute the cell code ``source``; return the Pip recorder."""
     pip = pip or Pip()
     real_find_spec = importlib.util.find_spec
 
@@ -108,48 +160,89 @@ def run_cell(monkeypatch, requirement: str, *, aecore_installed: bool, pip: Pip 
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     monkeypatch.setattr(subprocess, "run", pip)
-    exec(compile(bootstrap.cell_source(requirement), "bootstrap-cell", "exec"), {})
+    exec(compile(source, "bootstrap-cell", "exec"), {})
     return pip
 
 
-@pytest.mark.parametrize("requirement", [URL_REQUIREMENT, ""])
+def run_cell(monkeypatch, requirement: str, *, aecore_installed: bool, pip: Pip | None = None) -> Pip:
+    """Execute the bootstrap cell for ``requirement``; return the Pip recorder."""
+    return run_source(monkeypatch, bootstrap.cell_source(requirement), aecore_installed=aecore_installed, pip=pip)
+
+
+LOCAL_CHECKOUT = str(Path("some", "checkout with spaces", "aecore").resolve())
+
+
+@pytest.mark.parametrize("requirement", [URL_REQUIREMENT, "", LOCAL_CHECKOUT])
+def test_the_cell_has_at_most_four_short_lines(requirement):
+    lines = bootstrap.cell_source(requirement).splitlines()
+    assert 2 <= len(lines) <= 4 and lines[0].startswith("# Colab: ")
+    assert all(len(line) <= 120 for line in lines if requirement not in line)  # a long requirement may exceed
+    assert "AECORE_INSTALL_FROM" not in bootstrap.cell_source(requirement)
+    assert len(bootstrap.bootstrap_cell(requirement)["source"]) == len(lines)
+
+
+@pytest.mark.parametrize("requirement", [URL_REQUIREMENT, "", LOCAL_CHECKOUT])
 def test_the_cell_does_nothing_where_aecore_is_importable(monkeypatch, capsys, requirement):
-    monkeypatch.setenv("AECORE_INSTALL_FROM", "/some/checkout")
     pip = run_cell(monkeypatch, requirement, aecore_installed=True)
     assert pip.calls == []
     assert capsys.readouterr() == ("", "")
 
 
-def test_without_aecore_the_cell_pip_installs_from_the_repository(monkeypatch, capsys):
-    monkeypatch.delenv("AECORE_INSTALL_FROM", raising=False)
-    pip = run_cell(monkeypatch, URL_REQUIREMENT, aecore_installed=False)
-    assert pip.calls == [[sys.executable, "-m", "pip", "install", "--quiet", URL_REQUIREMENT]]
-    out = capsys.readouterr().out
-    assert f"Installing aecore from {URL_REQUIREMENT}" in out and "aecore installed." in out
-
-
-@pytest.mark.parametrize("requirement", [URL_REQUIREMENT, ""])
-def test_aecore_install_from_overrides_the_repository(monkeypatch, requirement):
-    monkeypatch.setenv("AECORE_INSTALL_FROM", " /path/to/a/checkout ")
+@pytest.mark.parametrize("requirement", [URL_REQUIREMENT, LOCAL_CHECKOUT])
+def test_without_aecore_the_cell_pip_installs_the_requirement(monkeypatch, requirement):
     pip = run_cell(monkeypatch, requirement, aecore_installed=False)
-    assert pip.calls == [[sys.executable, "-m", "pip", "install", "--quiet", "/path/to/a/checkout"]]
+    assert pip.calls == [[sys.executable, "-m", "pip", "install", "-q", requirement]]
+    assert pip.kwargs == [{"check": True}]  # a failed install stops the notebook with pip's error
+
+
+def test_a_failed_install_stops_the_notebook(monkeypatch):
+    with pytest.raises(subprocess.CalledProcessError):
+        run_cell(monkeypatch, URL_REQUIREMENT, aecore_installed=False, pip=Pip(returncode=1))
 
 
 def test_without_a_repository_the_cell_says_how_to_install_by_hand(monkeypatch, capsys):
-    monkeypatch.delenv("AECORE_INSTALL_FROM", raising=False)
-    with pytest.raises(ModuleNotFoundError, match="no repository is set"):
+    with pytest.raises(ModuleNotFoundError) as raised:
         run_cell(monkeypatch, "", aecore_installed=False)
-    out = capsys.readouterr().out
-    assert "this course has not set its repository yet" in out
-    assert '%pip install "aecore @ git+https://github.com/<owner>/<repository>"' in out
-    assert "AECORE_INSTALL_FROM" in out
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "aecore is missing" in message and "by hand with pip" in message and "ask your course" in message
+    assert capsys.readouterr() == ("", "")
 
 
-def test_a_failed_install_shows_pips_output(monkeypatch, capsys):
-    monkeypatch.delenv("AECORE_INSTALL_FROM", raising=False)
-    with pytest.raises(RuntimeError, match="pip could not install aecore"):
-        run_cell(monkeypatch, URL_REQUIREMENT, aecore_installed=False, pip=Pip(returncode=1))
-    assert "pip error text" in capsys.readouterr().out
+def test_the_cell_ignores_aecore_install_from(monkeypatch):
+    monkeypatch.setenv("AECORE_INSTALL_FROM", "/path/to/a/checkout")
+    assert run_cell(monkeypatch, URL_REQUIREMENT, aecore_installed=False).calls[0][-1] == URL_REQUIREMENT
+    with pytest.raises(ModuleNotFoundError):
+        run_cell(monkeypatch, "", aecore_installed=False)
+
+
+def test_source_writes_a_copy_that_installs_from_it_and_leaves_the_notebook_alone(monkeypatch, tmp_path, capsys):
+    notebook = NOTEBOOKS[0]
+    before, mtime = notebook.read_bytes(), notebook.stat().st_mtime_ns
+    out = tmp_path / "run"
+    assert bootstrap.main(["--source", LOCAL_CHECKOUT, "--out", str(out), str(notebook)]) == 0
+    assert notebook.read_bytes() == before and notebook.stat().st_mtime_ns == mtime
+    assert [p.name for p in out.iterdir()] == [notebook.name]
+    text = (out / notebook.name).read_text(encoding="utf-8")
+    assert cells_after_the_first(text) == cells_after_the_first(before.decode("utf-8"))
+    first = json.loads(text)["cells"][0]
+    assert first == bootstrap.bootstrap_cell(LOCAL_CHECKOUT)
+    pip = run_source(monkeypatch, "".join(first["source"]), aecore_installed=False)
+    assert pip.calls == [[sys.executable, "-m", "pip", "install", "-q", LOCAL_CHECKOUT]]
+    assert str(out / notebook.name) in capsys.readouterr().out
+
+
+def test_source_never_rewrites_the_notebooks_themselves(tmp_path):
+    path = tmp_path / "nb.ipynb"
+    shutil.copyfile(NOTEBOOKS[0], path)
+    before = path.read_bytes()
+    with pytest.raises(SystemExit):
+        bootstrap.main(["--source", LOCAL_CHECKOUT, str(path)])  # no --out
+    with pytest.raises(SystemExit):
+        bootstrap.main(["--source", LOCAL_CHECKOUT, "--out", str(tmp_path), str(path)])  # --out is its folder
+    with pytest.raises(SystemExit):
+        bootstrap.main(["--check", "--out", str(tmp_path / "x"), str(path)])
+    assert path.read_bytes() == before
 
 
 # --- the book's buttons -------------------------------------------------------------------------

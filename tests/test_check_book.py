@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
 from aecore.config import REPO_ROOT
+from file_modules import load_file_module
 
-_spec = importlib.util.spec_from_file_location("check_book", REPO_ROOT / "tools" / "check_book.py")
-check_book = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(check_book)
+check_book = load_file_module("check_book", REPO_ROOT / "tools" / "check_book.py")
 
 PAGE = "notebooks/lab"
 

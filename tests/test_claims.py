@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -18,10 +17,9 @@ import torch
 from aecore import claims, config
 from aecore.config import REPO_ROOT
 from aecore.report import ClaimNotReproduced, claim
+from file_modules import load_file_module
 
-_spec = importlib.util.spec_from_file_location("check_book", REPO_ROOT / "tools" / "check_book.py")
-check_book = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(check_book)
+check_book = load_file_module("check_book", REPO_ROOT / "tools" / "check_book.py")
 
 
 @pytest.fixture

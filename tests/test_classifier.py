@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from aecore import classifier, train
+from aecore import classifier, objectives, train
 from aecore.data import LabelledImages
 from aecore.train import TrainConfig
 
@@ -19,7 +19,7 @@ def two_class_digits(n=200):
 def test_classifier_learns_a_simple_task_through_the_shared_loop():
     digits = two_class_digits()
     model = classifier.DigitClassifier(num_classes=2, width=8)
-    history = train.train(model, digits, digits, TrainConfig(epochs=3, loss="ce", batch_size=32),
+    history = train.train(model, digits, digits, TrainConfig(epochs=3, batch_size=32), loss=objectives.cross_entropy,
                           device=torch.device("cpu"), progress=False)
     assert history.final("val_acc") == 1.0
     assert classifier.accuracy(model, digits.images, digits.labels) == 1.0
@@ -27,10 +27,23 @@ def test_classifier_learns_a_simple_task_through_the_shared_loop():
     assert probs.shape == (200, 2) and torch.allclose(probs.sum(1), torch.ones(200))
 
 
-def test_classifier_and_loss_must_match():
+def test_the_classifiers_objective_is_the_cross_entropy_and_logs_the_accuracy():
     digits = two_class_digits(20)
-    with pytest.raises(ValueError, match="DigitClassifier trains with loss='ce', not 'bce'"):
-        train.train(classifier.DigitClassifier(2), digits, config=TrainConfig(loss="bce"), progress=False)
+    model = classifier.DigitClassifier(2, width=4).eval()
+    out = objectives.cross_entropy(model, digits.images, digits.labels)
+    logits = model(digits.images)
+    assert torch.allclose(out["loss"], torch.nn.functional.cross_entropy(logits, digits.labels, reduction="none"))
+    assert torch.equal(out["acc"], (logits.argmax(1) == digits.labels).float())
+    scores = train.evaluate(model, digits, objectives.cross_entropy)
+    assert set(scores) == {"loss", "acc"} and scores["acc"] == pytest.approx(
+        classifier.accuracy(model, digits.images, digits.labels))
+
+
+def test_an_autoencoders_objective_on_a_classifier_fails_at_once():
+    digits = two_class_digits(20)
+    with pytest.raises(ValueError, match="Target size"):  # logits (N, 2) against images (N, 1, 28, 28)
+        train.train(classifier.DigitClassifier(2, width=4), digits, config=TrainConfig(epochs=1),
+                    loss=objectives.reconstruction_bce, device=torch.device("cpu"), progress=False)
 
 
 def test_confident_share():

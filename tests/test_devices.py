@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from aecore import classifier, latent, models, train
+from aecore import classifier, latent, models, objectives, train
 from aecore.data import LabelledImages
 
 
@@ -129,7 +129,7 @@ def test_evaluate_runs_where_the_model_is_not_where_pick_device_points(monkeypat
     model = small_ae()  # on the CPU, while the machine's preferred device is another one
     monkeypatch.setattr(train, "pick_device", lambda: torch.device("meta"))
     data = LabelledImages(X, Y, ["a", "b", "c"])
-    assert train.evaluate(model, data, train.TrainConfig(loss="bce"))["loss"] > 0
+    assert train.evaluate(model, data, objectives.reconstruction_bce)["loss"] > 0
 
 
 def test_latent_noise_comes_from_a_cpu_generator_on_any_device():

@@ -202,7 +202,7 @@ def test_round_trip_error_is_zero_for_fixed_points_and_relative():
 
 
 def test_active_dimensions_count_the_dimensions_whose_mean_kl_exceeds_the_threshold():
-    from aecore.train import kl_divergence
+    from aecore.lessons import kl_divergence
 
     vae = models.VAE(image_shape=(1, 8, 8), hidden=(16,), latent_dim=4)
     x = torch.rand(30, 1, 8, 8)

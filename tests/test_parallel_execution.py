@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -13,11 +12,10 @@ import nbformat
 import pytest
 
 from aecore.config import REPO_ROOT
+from file_modules import load_file_module
 
 EXT_DIR = REPO_ROOT / "book" / "_ext"
-_spec = importlib.util.spec_from_file_location("parallel_execution", EXT_DIR / "parallel_execution.py")
-parallel_execution = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(parallel_execution)
+parallel_execution = load_file_module("parallel_execution", EXT_DIR / "parallel_execution.py")
 
 
 def test_parallel_kernels_share_the_cores():

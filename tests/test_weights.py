@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from aecore import cache, config, models, train, weights
+from aecore import cache, config, models, objectives, train, weights
 from aecore.train import TrainConfig
 
 CPU = torch.device("cpu")
@@ -42,7 +42,8 @@ def fit(name, latent_dim, data, notebook=None):
     """fit_or_load a tiny autoencoder as ``notebook`` would; return (model, history)."""
     config.set_notebook(notebook)
     model = small_ae(latent_dim)
-    history = train.fit_or_load(name, model, data, None, CONFIG, device=CPU, progress=False)
+    history = train.fit_or_load(name, model, data, None, CONFIG, loss=objectives.reconstruction_bce, device=CPU,
+                                progress=False)
     config.set_notebook(None)
     return model, history
 
@@ -137,7 +138,7 @@ def test_export_packs_every_model_with_a_manifest_of_sizes_checksums_and_noteboo
         assert all(info.compress_type == zipfile.ZIP_STORED for info in z.infolist())
         manifest = json.loads(z.read(weights.MANIFEST_NAME))
         assert z.read(trained["ae-a"].name) == trained["ae-a"].read_bytes()
-    assert (manifest["format"], manifest["format_version"], manifest["cache_schema"]) == ("aecore-weights", 1, 2)
+    assert (manifest["format"], manifest["format_version"], manifest["cache_schema"]) == ("aecore-weights", 1, 3)
     assert manifest["torch_version"] == torch.__version__ and manifest["aecore_version"] and manifest["created"]
     entry = {e["name"]: e for e in manifest["files"]}["ae-a"]
     blob = cache.read_model_file(trained["ae-a"])
@@ -267,7 +268,7 @@ def test_a_foreign_zip_without_our_manifest_is_refused(trained, tmp_path, monkey
 
 
 @pytest.mark.parametrize("change, match", [
-    ({"cache_schema": 1}, "models of cache schema 1; this aecore uses schema 2"),
+    ({"cache_schema": 2}, "models of cache schema 2; this aecore uses schema 3"),
     ({"format": "someone-else"}, "describes a 'someone-else' archive"),
     ({"format_version": 2}, "archive format version 2; this aecore reads version 1"),
     ({"files": "all"}, "no list of files"),
@@ -429,7 +430,7 @@ def test_a_damaged_member_of_the_source_is_not_used(trained, archive, tiny_image
 
 
 def test_an_archive_of_another_schema_is_not_used(archive, tiny_images, tmp_path, monkeypatch):
-    manifest = dict(manifest_of(archive), cache_schema=1)
+    manifest = dict(manifest_of(archive), cache_schema=2)  # aecore 0.1, before losses were functions
     old = rewrite_archive(archive, tmp_path / "old.zip", manifest=manifest)
     use_new_cache(tmp_path, monkeypatch)
     monkeypatch.setenv("AECORE_WEIGHTS", str(old))
@@ -438,7 +439,7 @@ def test_an_archive_of_another_schema_is_not_used(archive, tiny_images, tmp_path
         assert not fit("ae-a", 2, tiny_images)[1].from_cache
         assert not fit("ae-b", 3, tiny_images)[1].from_cache
     (message,) = source_warnings(caught)
-    assert "cache schema 1" in message
+    assert "cache schema 2" in message
 
 
 def test_the_command_line_runs_as_a_module(trained, monkeypatch, capsys):

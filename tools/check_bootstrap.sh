@@ -6,15 +6,17 @@
 #
 # 1. A new venv in a temporary folder gets what a hosted Jupyter has before a notebook runs: a
 #    kernel (ipykernel, nbclient) and, as in Colab, torch and torchvision. Not aecore.
-# 2. The notebook is copied out of the checkout and executed top to bottom with nbclient in that
-#    venv, in the quick profile. Its bootstrap cell finds no aecore and pip-installs it from
-#    AECORE_INSTALL_FROM, set here to this checkout: a plain, non-editable install, as from the
-#    repository url in _config.yml in Colab. pip builds from a copy of the checkout's files
-#    (tracked, and untracked but not ignored), so no build/ folder lands in the checkout. The
-#    other dependencies come from the package index; PIP_CONSTRAINT=constraints.txt keeps every
-#    version, torch's included, at its pin.
-# 3. It checks that the cell did install aecore, into the venv, and that the installed copy
-#    keeps its data and cache outside site-packages.
+# 2. tools/bootstrap_cell.py --source writes a copy of the notebook, outside the checkout, whose
+#    bootstrap cell installs aecore from this checkout instead of the repository url in
+#    _config.yml (the notebook in notebooks/ is not changed). The copy is executed top to bottom
+#    with nbclient in that venv, in the quick profile. Its bootstrap cell finds no aecore and
+#    pip-installs it from the checkout: a plain, non-editable install, as from the repository url
+#    in Colab. pip builds from a copy of the checkout's files (tracked, and untracked but not
+#    ignored), so no build/ folder lands in the checkout. The other dependencies come from the
+#    package index; PIP_CONSTRAINT=constraints.txt keeps every version, torch's included, at its pin.
+# 3. It checks that the copy's first cell is the bootstrap cell and installs from the checkout,
+#    that the cell did install aecore, into the venv, and that the installed copy keeps its data
+#    and cache outside site-packages.
 #
 # Minutes, and a few GB of downloads on the first run (PyTorch): not part of `make test`.
 # AECORE_DATA is passed on when set (e.g. a folder with MNIST and Stanford Dogs); unset, the
@@ -45,25 +47,26 @@ mkdir -p "$WORK/run" "$WORK/checkout"
 git ls-files -z --cached --others --exclude-standard \
   | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
   | tar --null -T - -cf - | tar -xf - -C "$WORK/checkout"
-cp "$NOTEBOOK" "$WORK/run/"
-step "executing $(basename "$NOTEBOOK") in $WORK/run (quick profile); its first cell installs aecore from the checkout"
-AECORE_INSTALL_FROM="$WORK/checkout" PIP_CONSTRAINT="$ROOT/constraints.txt" AECORE_PROFILE=quick \
-AECORE_CACHE="${AECORE_CACHE:-$WORK/cache}" \
-  "$PY" - "$WORK/run/$(basename "$NOTEBOOK")" <<'EOF'
+step "a copy of $(basename "$NOTEBOOK") whose first cell installs aecore from the checkout"
+"$PY" tools/bootstrap_cell.py --source "$WORK/checkout" --out "$WORK/run" "$NOTEBOOK"
+step "executing it in $WORK/run (quick profile)"
+PIP_CONSTRAINT="$ROOT/constraints.txt" AECORE_PROFILE=quick AECORE_CACHE="${AECORE_CACHE:-$WORK/cache}" \
+  "$PY" - "$WORK/run/$(basename "$NOTEBOOK")" "$WORK/checkout" <<'EOF'
 import sys
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 
-path = Path(sys.argv[1])
+path, checkout = Path(sys.argv[1]), sys.argv[2]
 notebook = nbformat.read(path, as_version=4)
-assert notebook.cells[0].get("id") == "colab-bootstrap", "the notebook's first cell is not the bootstrap cell"
+first = notebook.cells[0]
+assert first.get("id") == "colab-bootstrap", "the notebook's first cell is not the bootstrap cell"
+assert checkout in first.source and "pip" in first.source, "the copy's first cell does not install from the checkout"
 NotebookClient(notebook, timeout=1800, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
 nbformat.write(notebook, path.with_suffix(".executed.ipynb"))
-said = "".join(output.get("text", "") for output in notebook.cells[0].outputs)
-print("bootstrap cell:", " | ".join(said.splitlines()))
-assert "aecore installed." in said, "the bootstrap cell did not install aecore"
+said = "".join(output.get("text", "") for output in first.outputs)
+print("bootstrap cell:", " | ".join(said.splitlines()) or "(no output)")
 print(f"all {sum(c.cell_type == 'code' for c in notebook.cells)} code cells ran")
 EOF
 

@@ -1,0 +1,263 @@
+"""The student edition of the real notebooks, executed (quick profile, strict mode).
+
+For each notebook with solution regions, its student version (tools/make_student.py) is executed cell
+by cell in one kernel, "stop and continue":
+
+- an exercise cell must raise NotImplementedError with the message of one of its stubs; the source
+  notebook's version of that cell (the solution in) is then executed in the same kernel, and the walk
+  goes on. Torch's, NumPy's and Python's global random states are put back as they were before the
+  exercise cell, so running a cell twice changes no random draw of the cells after it;
+- every other cell must run without error;
+- the source notebook's book-only cells that glue values (those whose outputs in the source's own run
+  hold glue records) are executed at their original positions.
+
+The values glued during that walk are compared with those glued by executing the source notebook
+itself: the same names, numbers equal within a relative 1e-6 (the models come from the same cache),
+strings equal; only the wall-clock times a run measures itself (LIVE_TIMINGS) are not compared.
+So the student notebooks stop only at their exercises, and with the solutions put back they compute
+what the book shows.
+
+A glued value is read as myst-nb's ``glue`` stores it: a ``display_data`` output whose metadata has
+``scrapbook: {name, mime_prefix}``, its mime types prefixed by ``application/papermill.record/`` when
+glued with ``display=False`` (as ``aecore.report.glue_values`` does). The value compared is its
+``text/plain``, read back as a Python literal (``np.float64(1.5)`` and ``tensor(1.5)`` too) where it
+is one, else the text.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from nbformat import v4
+from file_modules import load_file_module
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS_DIR = ROOT / "notebooks"
+CELL_TIMEOUT = 600
+RELATIVE_TOLERANCE = 1e-6
+# Glued wall-clock times measured by the run itself (not training times, which come from the model
+# cache): no two runs agree on them, so they are only checked to be positive numbers of seconds.
+LIVE_TIMINGS = {"load_seconds"}
+
+ms = load_file_module("make_student", ROOT / "tools" / "make_student.py")
+
+SOURCES = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+WITH_REGIONS = [p for p in SOURCES if ms.has_regions(nbformat.read(p, as_version=4))]
+def test_every_lab_has_exercises():
+    """Every lab notebook (all but the data tour) has solution regions: the student edition covers them all."""
+    missing = [p.name for p in SOURCES if not p.stem.startswith("00_") and p not in WITH_REGIONS]
+    assert not missing, f"no solution regions (### BEGIN SOLUTION / ### END SOLUTION) in {missing}"
+
+
+# Run around each exercise cell: the global random states before it, put back before its solution.
+SAVE_RANDOM_STATE = """\
+import random as _aecore_random, sys as _aecore_sys
+_aecore_rng = {"random": _aecore_random.getstate()}
+if "numpy" in _aecore_sys.modules:
+    _aecore_rng["numpy"] = _aecore_sys.modules["numpy"].random.get_state()
+if "torch" in _aecore_sys.modules:
+    _aecore_rng["torch"] = _aecore_sys.modules["torch"].random.get_rng_state()
+    if _aecore_sys.modules["torch"].cuda.is_initialized():
+        _aecore_rng["cuda"] = _aecore_sys.modules["torch"].cuda.get_rng_state_all()
+"""
+RESTORE_RANDOM_STATE = """\
+_aecore_random.setstate(_aecore_rng["random"])
+if "numpy" in _aecore_rng:
+    _aecore_sys.modules["numpy"].random.set_state(_aecore_rng["numpy"])
+if "torch" in _aecore_rng:
+    _aecore_sys.modules["torch"].random.set_rng_state(_aecore_rng["torch"])
+if "cuda" in _aecore_rng:
+    _aecore_sys.modules["torch"].cuda.set_rng_state_all(_aecore_rng["cuda"])
+del _aecore_rng, _aecore_random, _aecore_sys
+"""
+
+
+def kernel_env() -> dict[str, str]:
+    """The kernels' environment: this process's (AECORE_DATA, AECORE_CACHE, ...), quick and strict."""
+    return {**os.environ, "AECORE_PROFILE": "quick", "AECORE_STRICT": "1"}
+
+
+def client_for(nb) -> NotebookClient:
+    return NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT,
+                          resources={"metadata": {"path": str(NOTEBOOKS_DIR)}})
+
+
+# ---------------------------------------------------------------------------------------------------
+# glued values
+
+
+def _literal(text: str) -> Any:
+    """``text`` (a value's text/plain) as a Python value where it is a literal, else the text."""
+    text = text.strip()
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        pass
+    wrapped = re.fullmatch(r"(?:np|numpy|torch)?\.?\w+\((.*?)(?:,\s*dtype=[\w.]+)?\)", text, re.DOTALL)
+    if wrapped:  # np.float64(1.5), np.int64(3), tensor(1.5000), tensor(2, dtype=torch.int32)
+        try:
+            return ast.literal_eval(wrapped.group(1))
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            pass
+    return text
+
+
+def glued(cell) -> dict[str, Any]:
+    """name -> value of what ``cell``'s outputs glued (myst_nb.glue's display_data records)."""
+    values = {}
+    for output in cell.get("outputs", []):
+        record = output.get("metadata", {}).get("scrapbook")
+        if output.get("output_type") not in ("display_data", "execute_result") or not record:
+            continue
+        prefix = record.get("mime_prefix", "")
+        data = {key[len(prefix):] if key.startswith(prefix) else key: value
+                for key, value in output.get("data", {}).items()}
+        text = data.get("text/plain", "")
+        values[record["name"]] = _literal("".join(text) if isinstance(text, list) else text)
+    return values
+
+
+def same(a: Any, b: Any) -> bool:
+    """Whether two glued values agree: numbers within a relative 1e-6, containers item by item, else ==."""
+    numbers = (int, float)
+    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and not isinstance(b, bool):
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return math.isclose(a, b, rel_tol=RELATIVE_TOLERANCE, abs_tol=1e-12)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+def test_glued_values_are_read_and_compared_as_numbers():
+    cell = v4.new_code_cell("", outputs=[
+        v4.new_output("display_data", data={"application/papermill.record/text/plain": "0.1234567891"},
+                      metadata={"scrapbook": {"name": "x", "mime_prefix": "application/papermill.record/"}}),
+        v4.new_output("display_data", data={"text/plain": "np.float64(2.5)", "text/html": "<b>2.5</b>"},
+                      metadata={"scrapbook": {"name": "y", "mime_prefix": ""}}),
+        v4.new_output("display_data", data={"application/papermill.record/text/plain": "'3s and 8s'"},
+                      metadata={"scrapbook": {"name": "s", "mime_prefix": "application/papermill.record/"}}),
+        v4.new_output("display_data", data={"text/plain": "tensor(7)"}, metadata={}),  # not glue
+    ])
+    assert glued(cell) == {"x": 0.1234567891, "y": 2.5, "s": "3s and 8s"}
+    assert same(100.0, 100.00001) and not same(100.0, 100.001) and same(3, 3.0) and not same("3", 3)
+    assert same([1.0, {"a": "b"}], [1.0000000001, {"a": "b"}]) and same(float("nan"), float("nan"))
+    assert _literal("tensor(1.5000)") == 1.5 and _literal("<Figure size 640x480 with 1 Axes>").startswith("<Figure")
+
+
+# ---------------------------------------------------------------------------------------------------
+# the walk
+
+
+def _error(cell) -> Any:
+    return next((o for o in cell.get("outputs", []) if o.get("output_type") == "error"), None)
+
+
+def run_cell(client: NotebookClient, cell, index: int):
+    """Execute ``cell``; its error output (ename, evalue, traceback), or None."""
+    try:
+        client.execute_cell(cell, index)
+    except CellExecutionError as error:
+        return _error(cell) or v4.new_output("error", ename=error.ename, evalue=error.evalue,
+                                             traceback=[error.traceback])
+    return _error(cell)
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)  # without the traceback's ANSI colours
+
+
+def _describe(error) -> str:
+    traceback = _plain("\n".join(error.get("traceback", [])))
+    return f"{error.get('ename')}: {error.get('evalue')}\n{traceback[-4000:]}"
+
+
+def execute_source(path: Path):
+    """The source notebook executed as the book does it (quick profile): the executed notebook."""
+    nb = nbformat.read(path, as_version=4)
+    try:
+        client_for(nb).execute(env=kernel_env())
+    except CellExecutionError as error:
+        pytest.fail(f"{path.name}: the solution notebook itself fails: {_plain(str(error))[-4000:]}")
+    return nb
+
+
+def walk_steps(source, executed_source, student):
+    """The cells the walk executes, in order, as ``(kind, label, cell)``; kind is ``student``,
+    ``exercise``, ``solution``, ``glue`` (a book-only cell of the source that glues), ``save`` or
+    ``restore`` (the random states around an exercise)."""
+    student_index = {cell.get("id"): i for i, cell in enumerate(student.cells)}
+    exercises = {student.cells[i].get("id") for i in ms.exercise_cells(student)}
+    steps = []
+    for index, cell in enumerate(source.cells):
+        cell_id = cell.get("id")
+        if ms.is_book_only(cell):
+            if cell.cell_type == "code" and glued(executed_source.cells[index]):
+                steps.append(("glue", f"source cell {index} (id {cell_id!r}, book-only, glues)", copy.deepcopy(cell)))
+            continue
+        assert cell_id in student_index, f"source cell {index} (id {cell_id!r}) is missing from the student notebook"
+        mine = copy.deepcopy(student.cells[student_index[cell_id]])
+        label = f"student cell {student_index[cell_id]} (id {cell_id!r})"
+        if cell_id in exercises:
+            steps.append(("save", "saving the random states", v4.new_code_cell(SAVE_RANDOM_STATE)))
+            steps.append(("exercise", label, mine))
+            steps.append(("restore", "restoring the random states", v4.new_code_cell(RESTORE_RANDOM_STATE)))
+            solution = copy.deepcopy(cell)
+            solution.outputs, solution.execution_count = [], None
+            solution["id"] = f"{cell_id}-solution"  # the walk's cells keep unique ids
+            steps.append(("solution", f"source cell {index} (id {cell_id!r}, the solution of {label})", solution))
+        else:
+            steps.append(("student", label, mine))
+    return steps
+
+
+@pytest.mark.parametrize("path", WITH_REGIONS, ids=[p.stem for p in WITH_REGIONS])
+def test_the_student_notebook_stops_only_at_its_exercises_and_the_solutions_give_the_book_values(path, tmp_path):
+    written = ms.make_student([path], tmp_path / "student")
+    student = nbformat.read(written[0], as_version=4)
+    assert ms.exercise_cells(student), f"{path.name}: no exercise cell in the student notebook"
+    source = nbformat.read(path, as_version=4)
+
+    executed_source = execute_source(path)
+    expected = {}
+    for cell in executed_source.cells:
+        expected.update(glued(cell))
+
+    steps = walk_steps(source, executed_source, student)
+    walk = v4.new_notebook(cells=[cell for _, _, cell in steps], metadata=copy.deepcopy(student.metadata))
+    client = client_for(walk)
+    found = {}
+    with client.setup_kernel(env=kernel_env()):
+        for position, (kind, label, cell) in enumerate(steps):
+            error = run_cell(client, cell, position)
+            where = f"{path.name}, {label}"
+            if kind == "exercise":
+                messages = ms.exercise_messages(cell.source)
+                assert error is not None, f"{where}: the exercise cell ran without error; it must stop at its stub"
+                assert error.get("ename") == "NotImplementedError" and error.get("evalue") in messages, (
+                    f"{where}: the exercise cell must raise NotImplementedError with one of {messages}, "
+                    f"raised {_describe(error)}")
+                continue
+            assert error is None, f"{where} fails: {_describe(error)}"
+            found.update(glued(cell))
+
+    assert sorted(found) == sorted(expected), (
+        f"{path.name}: glued only by the source: {sorted(set(expected) - set(found))}; "
+        f"only by the student walk: {sorted(set(found) - set(expected))}")
+    for name in LIVE_TIMINGS & set(expected):
+        assert isinstance(found[name], float) and found[name] > 0, f"{path.name}: {name} = {found[name]!r}"
+    differ = {name: (found[name], expected[name]) for name in expected
+              if name not in LIVE_TIMINGS and not same(found[name], expected[name])}
+    assert not differ, f"{path.name}: values glued by the student walk and by the source differ (walk, source): {differ}"
