@@ -100,6 +100,28 @@ def test_an_objective_that_does_not_give_per_image_losses_is_named(tiny_images, 
                     progress=False)
 
 
+@pytest.mark.skipif(not hasattr(Exception, "add_note"), reason="exception notes need Python >= 3.11")
+@pytest.mark.parametrize("make_model, objective, error", [
+    (small_ae, objectives.negative_elbo, ValueError),           # a plain autoencoder gives no (mu, logvar)
+    (small_vae, objectives.reconstruction_bce, AttributeError),  # a VAE's forward gives a tuple, not logits
+])
+def test_an_objective_for_another_kind_of_model_fails_with_a_note_naming_both(tiny_images, make_model, objective, error):
+    x, y = tiny_images.images[:4], tiny_images.labels[:4]
+    with pytest.raises(error) as raised:
+        train.batch_losses(make_model(), x, y, objective)
+    note = " ".join(raised.value.__notes__)
+    assert f"inside the objective {objective.__name__}, given a {type(make_model()).__name__}" in note
+    assert "(4, 1, 8, 8)" in note and "objective written for this kind of model" in note
+
+
+def test_an_exercise_not_written_yet_gets_no_note(tiny_images):
+    def unwritten(model, x, y):
+        raise NotImplementedError("write bce_per_image")
+    with pytest.raises(NotImplementedError) as raised:
+        train.batch_losses(small_ae(), tiny_images.images[:4], tiny_images.labels[:4], unwritten)
+    assert not getattr(raised.value, "__notes__", [])
+
+
 def test_a_classifier_may_train_on_images_outside_the_unit_range_an_autoencoder_may_not(tiny_images):
     from aecore.classifier import ImageClassifier
     standardised = LabelledImages((tiny_images.images - 0.5) * 4, tiny_images.labels, tiny_images.classes)
