@@ -47,15 +47,15 @@ def provenance() -> dict[str, Any]:
 
 
 def save_benchmark(name: str, rows: Sequence[Mapping[str, Any]], formats: Mapping[str, str], caption: str,
-                   **extra: Any) -> Path:
+                   path: Path | None = None, **extra: Any) -> Path:
     """Write a benchmark's results (with :func:`provenance`) where :func:`aecore.report.load_benchmark`
     finds them, atomically; return that path (:func:`aecore.report.benchmark_path`).
 
     ``rows``: one dict per table row; ``formats``: column -> format spec; ``caption``: what was
     measured (the reader adds when and where). ``extra`` keys (JSON-serialisable) are stored beside
-    ``rows``, e.g. raw per-seed numbers.
+    ``rows``, e.g. raw per-seed numbers. ``path`` overrides where it goes (a test's temporary file).
     """
-    path = benchmark_path(name)
+    path = benchmark_path(name) if path is None else path
     blob = {"caption": caption, "formats": dict(formats), "rows": [dict(r) for r in rows], **extra,
             "provenance": provenance()}
     with atomic_path(path) as tmp:

@@ -10,7 +10,8 @@ It writes ``aecore/benchmark_results/claims.json``: one row per claim (notebook,
 many of the seeds run it held, the seeds it failed on), every run's verdicts and measured numbers
 (``runs``: notebook -> seed -> claims, errors, seconds) and the provenance. Runs of other notebooks
 or seeds already in that file are kept, so the study can be extended a notebook or a seed at a
-time. Exit status 1 if a claim failed on some seed or a cell raised.
+time, and two studies may run at once (each run is merged into the file under a lock). Exit status
+1 if a claim failed on some seed or a cell raised.
 
     python benchmarks/claims.py [--seeds 0 1 2 3 4] [--notebooks 01_mnist_autoencoder 03_mnist_vae]
 
@@ -24,6 +25,8 @@ notebook trains about an hour on 2 CPU cores.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import sys
@@ -82,6 +85,27 @@ def summary_rows(runs: dict[str, dict[str, dict]]) -> list[dict]:
     return rows
 
 
+@contextlib.contextmanager
+def locked(path: Path):
+    """Hold an exclusive lock on ``path`` + ".lock" (created if missing) for the ``with`` block, so that two
+    studies run at once (other seeds or notebooks) do not write over each other's runs."""
+    with open(path.with_name(path.name + ".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def record_run(path: Path, name: str, seed: int, result: dict) -> dict[str, dict[str, dict]]:
+    """Add one :func:`run_notebook` result to the study at ``path`` (read afresh under :func:`locked`, so runs
+    another process saved meanwhile are kept) and write it back atomically; return all runs."""
+    with locked(path):
+        runs = json.loads(path.read_text())["runs"] if path.is_file() else {}
+        runs.setdefault(name, {})[str(seed)] = result
+        save_benchmark("claims", summary_rows(runs), formats={},
+                       caption="The chapters' claims over training seeds, full profile (benchmarks/claims.py)",
+                       path=path, runs=runs)
+    return runs
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -89,21 +113,17 @@ def main() -> int:
     args = parser.parse_args()
 
     path = benchmark_path("claims")
-    runs = json.loads(path.read_text())["runs"] if path.is_file() else {}
     failed = False
     for seed in args.seeds:
         for name in args.notebooks:
             result = run_notebook(name, seed)
-            runs.setdefault(name, {})[str(seed)] = result
+            record_run(path, name, seed, result)  # after every run, so an interrupted study keeps what it measured
             bad = [c["text"] for c in result["claims"] if not c["holds"]]
             failed = failed or bool(bad or result["errors"])
             print(f"{name} seed {seed}: {len(result['claims'])} claims, {len(bad)} not reproduced, "
                   f"{len(result['errors'])} errors, {result['seconds']:.0f} s", flush=True)
             for line in [f"  not reproduced: {text}" for text in bad] + [f"  error: {e}" for e in result["errors"]]:
                 print(line, flush=True)
-            save_benchmark("claims", summary_rows(runs), formats={},
-                           caption="The chapters' claims over training seeds, full profile (benchmarks/claims.py)",
-                           runs=runs)  # after every run, so an interrupted study keeps what it measured
     return 1 if failed else 0
 
 

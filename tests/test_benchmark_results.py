@@ -1,5 +1,6 @@
 """benchmarks/_results.py: writing benchmark results that aecore.report.load_benchmark reads."""
 
+import json
 import subprocess
 
 import pytest
@@ -118,3 +119,19 @@ def test_the_claims_study_counts_seeds_per_claim_and_a_claim_checked_in_a_loop_h
         {"notebook": "03_mnist_vae", "claim": "loop", "held on": "2 of 3", "seeds run": "0, 1, 2",
          "failed on seeds": "1"},
     ]
+
+
+def test_each_claims_run_is_merged_into_the_file_so_two_studies_at_once_keep_both(tmp_path):
+    from benchmarks import claims
+
+    path = tmp_path / "claims.json"
+    first = {"claims": [{"text": "a", "holds": True, "measured": {"x": 1}}], "errors": [], "seconds": 1.0}
+    second = {"claims": [{"text": "b", "holds": False, "measured": {}}], "errors": [], "seconds": 2.0}
+    claims.record_run(path, "03_mnist_vae", 0, first)
+    saved_by_the_other_study = json.loads(path.read_text())
+    claims.record_run(path, "01_mnist_autoencoder", 2, second)  # a second process: it knew nothing of the first
+    blob = json.loads(path.read_text())
+    assert blob["runs"] == {"03_mnist_vae": {"0": first}, "01_mnist_autoencoder": {"2": second}}
+    assert saved_by_the_other_study["runs"] == {"03_mnist_vae": {"0": first}}
+    assert [row["claim"] for row in blob["rows"]] == ["b", "a"]
+    assert blob["provenance"]["commit"]
