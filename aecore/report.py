@@ -37,6 +37,33 @@ def glue_values(**values: Any) -> None:
         glue(name, value, display=False)
 
 
+def lead_phrase(scores: Mapping[str, float], unit: str = "dB", level_below: float = 0.05,
+                digits: int = 2) -> str:
+    """Which of two scores (higher is better) is ahead, as a phrase for the prose: e.g.
+    ``lead_phrase({"AE": 22.93, "VAE": 22.61})`` -> ``"the AE is 0.32 dB ahead"``. A gap below
+    ``level_below`` (in ``unit``) reads ``"the two are level (0.004 dB apart)"``, so a run in which
+    the order is a coin toss does not name a winner."""
+    if len(scores) != 2:
+        raise ValueError(f"lead_phrase compares two scores, got {len(scores)}: {sorted(scores)}")
+    (name_a, a), (name_b, b) = scores.items()
+    gap = abs(a - b)
+    if gap < level_below:
+        return f"the two are level ({gap:.{digits + 1}f} {unit} apart)"
+    return f"the {name_a if a > b else name_b} is {gap:.{digits}f} {unit} ahead"
+
+
+def change_phrase(before: float, after: float) -> str:
+    """The relative change from ``before`` to ``after`` (both > 0) as a phrase: ``"grew by 8 %"`` or
+    ``"fell by 3 %"``, rounded to a whole per cent; a change that rounds to 0 % reads
+    ``"stayed the same (within 0.5 %)"`` rather than "grew by 0 %"."""
+    if before <= 0:
+        raise ValueError(f"change_phrase needs a positive starting value, got {before}")
+    change = 100 * (after / before - 1)
+    if round(abs(change)) == 0:
+        return "stayed the same (within 0.5 %)"
+    return f"grew by {change:.0f} %" if change > 0 else f"fell by {-change:.0f} %"
+
+
 class Table:
     """A small results table shown as HTML in notebooks and in the book.
 

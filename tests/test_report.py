@@ -98,6 +98,32 @@ def test_glue_values_glues_each_keyword_without_display(glued):
     assert glued == [("a", 1, False), ("b", "x", False)]
 
 
+def test_lead_phrase_names_the_higher_score_and_its_margin():
+    assert report.lead_phrase({"AE": 22.93, "VAE": 22.61}) == "the AE is 0.32 dB ahead"
+    assert report.lead_phrase({"AE": 22.61, "VAE": 22.93}) == "the VAE is 0.32 dB ahead"
+    assert report.lead_phrase({"AE": 0.812, "VAE": 0.78}, unit="SSIM", level_below=0.005,
+                              digits=3) == "the AE is 0.032 SSIM ahead"
+
+
+def test_lead_phrase_calls_a_gap_below_the_threshold_level_instead_of_naming_a_winner():
+    assert report.lead_phrase({"AE": 22.661, "VAE": 22.665}) == "the two are level (0.004 dB apart)"
+    assert report.lead_phrase({"AE": 1.0, "VAE": 1.06}, level_below=0.1) == "the two are level (0.060 dB apart)"
+
+
+def test_lead_phrase_refuses_anything_but_two_scores():
+    with pytest.raises(ValueError, match="two scores, got 3"):
+        report.lead_phrase({"a": 1.0, "b": 2.0, "c": 3.0})
+
+
+def test_change_phrase_gives_the_rounded_relative_change_and_its_direction():
+    assert report.change_phrase(904, 981) == "grew by 9 %"
+    assert report.change_phrase(1000, 970) == "fell by 3 %"
+    assert report.change_phrase(5.0, 5.0) == "stayed the same (within 0.5 %)"
+    assert report.change_phrase(1000, 1004) == "stayed the same (within 0.5 %)"
+    with pytest.raises(ValueError, match="positive starting value, got 0"):
+        report.change_phrase(0, 3)
+
+
 def test_load_benchmark_adds_the_provenance_to_the_caption(tmp_path, monkeypatch):
     import json
 
