@@ -7,9 +7,10 @@ a fact must hold on every seed; one that cannot is rewritten as what the run sho
 wording computed from the numbers.
 
 It writes ``aecore/benchmark_results/claims.json``: one row per claim (notebook, claim, on how
-many of the seeds run it held, the seeds it failed on), every run's verdicts and measured numbers
-(``runs``: notebook -> seed -> claims, errors, seconds) and the provenance. Runs of other notebooks
-or seeds already in that file are kept, so the study can be extended a notebook or a seed at a
+many of the seeds run it held, the seeds it failed on), the same for claims a notebook no longer
+makes (``retired``: absent from its latest run, as after a sentence was rewritten), every run's
+verdicts and measured numbers (``runs``: notebook -> seed -> claims, errors, seconds, when
+recorded) and the provenance. Runs of other notebooks or seeds already in that file are kept, so the study can be extended a notebook or a seed at a
 time, and two studies may run at once (each run is merged into the file under a lock). Exit status
 1 if a claim failed on some seed or a cell raised.
 
@@ -68,9 +69,21 @@ def run_notebook(name: str, seed: int, profile: str = "full") -> dict:
             "seconds": round(seconds, 1), "provenance": provenance()}
 
 
-def summary_rows(runs: dict[str, dict[str, dict]]) -> list[dict]:
+def current_claims(runs: dict[str, dict]) -> set[str] | None:
+    """The claim texts a notebook makes now: those of its latest run (by ``recorded`` time) that raised no error,
+    given ``runs`` (seed -> :func:`run_notebook` result). ``None`` (all claims count) when no clean run carries a
+    time (runs recorded before it was stored)."""
+    clean = [run for run in runs.values() if run.get("recorded") and not run["errors"]]
+    if not clean:
+        return None
+    return {verdict["text"] for verdict in max(clean, key=lambda run: run["recorded"])["claims"]}
+
+
+def summary_rows(runs: dict[str, dict[str, dict]], retired: bool = False) -> list[dict]:
     """One row per (notebook, claim) over ``runs`` (notebook -> seed -> :func:`run_notebook` result), in
-    notebook and first-appearance order: on how many seeds it held and the seeds it failed on."""
+    notebook and first-appearance order: on how many seeds it held and the seeds it failed on. Only the
+    claims each notebook still makes (:func:`current_claims`), or with ``retired`` only those it no longer
+    makes: a claim dropped from the prose keeps its record there instead of counting against the chapter."""
     rows = []
     for name in sorted(runs):
         verdicts: dict[str, dict[str, bool]] = {}
@@ -78,7 +91,10 @@ def summary_rows(runs: dict[str, dict[str, dict]]) -> list[dict]:
             for verdict in runs[name][seed]["claims"]:
                 held = verdicts.setdefault(verdict["text"], {})
                 held[seed] = held.get(seed, True) and verdict["holds"]  # a claim checked in a loop holds if all do
+        current = current_claims(runs[name])
         for text, held in verdicts.items():
+            if (current is not None and text not in current) != retired:
+                continue
             failed = [seed for seed, ok in held.items() if not ok]
             rows.append({"notebook": name, "claim": text, "held on": f"{len(held) - len(failed)} of {len(held)}",
                          "seeds run": ", ".join(held), "failed on seeds": ", ".join(failed) or "none"})
@@ -99,10 +115,10 @@ def record_run(path: Path, name: str, seed: int, result: dict) -> dict[str, dict
     another process saved meanwhile are kept) and write it back atomically; return all runs."""
     with locked(path):
         runs = json.loads(path.read_text())["runs"] if path.is_file() else {}
-        runs.setdefault(name, {})[str(seed)] = result
+        runs.setdefault(name, {})[str(seed)] = {**result, "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         save_benchmark("claims", summary_rows(runs), formats={},
                        caption="The chapters' claims over training seeds, full profile (benchmarks/claims.py)",
-                       path=path, runs=runs)
+                       path=path, retired=summary_rows(runs, retired=True), runs=runs)
     return runs
 
 

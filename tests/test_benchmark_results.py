@@ -121,6 +121,28 @@ def test_the_claims_study_counts_seeds_per_claim_and_a_claim_checked_in_a_loop_h
     ]
 
 
+def test_a_claim_absent_from_the_notebooks_latest_clean_run_is_retired_not_counted():
+    from benchmarks import claims
+
+    def run(recorded, *texts, errors=()):
+        return {"claims": [{"text": t, "holds": t != "dropped", "measured": {}} for t in texts],
+                "errors": list(errors), "seconds": 1.0, **({"recorded": recorded} if recorded else {})}
+
+    runs = {"02_dogs_conv_autoencoder": {
+        "0": run(None, "kept", "dropped"),                      # recorded before runs carried a time
+        "1": run("2026-12-04T08:00:00Z", "kept", "dropped"),
+        "2": run("2026-12-04T12:00:00Z", "kept"),              # the notebook after "dropped" was rewritten
+        "3": run("2026-12-04T13:00:00Z", errors=["c1: ValueError: x"]),  # raised early: says nothing of the claims
+    }}
+    assert claims.current_claims(runs["02_dogs_conv_autoencoder"]) == {"kept"}
+    assert claims.summary_rows(runs) == [{"notebook": "02_dogs_conv_autoencoder", "claim": "kept", "held on": "3 of 3",
+                                          "seeds run": "0, 1, 2", "failed on seeds": "none"}]
+    assert claims.summary_rows(runs, retired=True) == [
+        {"notebook": "02_dogs_conv_autoencoder", "claim": "dropped", "held on": "0 of 2", "seeds run": "0, 1",
+         "failed on seeds": "0, 1"}]
+    assert claims.current_claims({"0": run(None, "a")}) is None, "old runs only: every claim still counts"
+
+
 def test_each_claims_run_is_merged_into_the_file_so_two_studies_at_once_keep_both(tmp_path):
     from benchmarks import claims
 
@@ -131,7 +153,9 @@ def test_each_claims_run_is_merged_into_the_file_so_two_studies_at_once_keep_bot
     saved_by_the_other_study = json.loads(path.read_text())
     claims.record_run(path, "01_mnist_autoencoder", 2, second)  # a second process: it knew nothing of the first
     blob = json.loads(path.read_text())
-    assert blob["runs"] == {"03_mnist_vae": {"0": first}, "01_mnist_autoencoder": {"2": second}}
-    assert saved_by_the_other_study["runs"] == {"03_mnist_vae": {"0": first}}
+    assert {name: {seed: {k: v for k, v in run.items() if k != "recorded"} for seed, run in by_seed.items()}
+            for name, by_seed in blob["runs"].items()} == {"03_mnist_vae": {"0": first}, "01_mnist_autoencoder": {"2": second}}
+    assert all(run["recorded"].endswith("Z") for by_seed in blob["runs"].values() for run in by_seed.values())
+    assert list(saved_by_the_other_study["runs"]) == ["03_mnist_vae"] and blob["retired"] == []
     assert [row["claim"] for row in blob["rows"]] == ["b", "a"]
     assert blob["provenance"]["commit"]
