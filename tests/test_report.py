@@ -124,6 +124,13 @@ def test_change_phrase_gives_the_rounded_relative_change_and_its_direction():
         report.change_phrase(0, 3)
 
 
+def test_points_phrase_gives_the_change_in_whole_percentage_points_and_its_direction():
+    assert report.points_phrase(88.7, 81.0) == "fell by 8 points"
+    assert report.points_phrase(79.75, 81.5) == "rose by 2 points"
+    assert report.points_phrase(50.0, 51.2) == "rose by 1 point"
+    assert report.points_phrase(89.5, 89.2) == "stayed the same (within half a point)"
+
+
 def test_load_benchmark_adds_the_provenance_to_the_caption(tmp_path, monkeypatch):
     import json
 
