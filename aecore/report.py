@@ -64,16 +64,16 @@ def change_phrase(before: float, after: float) -> str:
     return f"grew by {change:.0f} %" if change > 0 else f"fell by {-change:.0f} %"
 
 
-def points_phrase(before: float, after: float, unit: str = "points") -> str:
+def points_phrase(before: float, after: float) -> str:
     """The change from ``before`` to ``after`` of a quantity that is itself a percentage, in percentage
     points rounded to a whole point: ``points_phrase(88.7, 81.0)`` -> ``"fell by 8 points"``,
     ``points_phrase(79.8, 81.5)`` -> ``"rose by 2 points"``; a change that rounds to 0 reads
     ``"stayed the same (within half a point)"``. For a change whose direction the seed decides."""
     change = after - before
-    if round(abs(change)) == 0:
+    points = round(abs(change))
+    if points == 0:
         return "stayed the same (within half a point)"
-    amount = round(abs(change))
-    return f"{'rose' if change > 0 else 'fell'} by {amount} {unit if amount != 1 else unit.rstrip('s')}"
+    return f"{'rose' if change > 0 else 'fell'} by {points} point{'s' if points != 1 else ''}"
 
 
 class Table:
