@@ -45,10 +45,10 @@ student: $(STAMP)
 	$(BIN)/python tools/make_student.py
 
 # The archive students point AECORE_WEIGHTS at: every model in the cache, with a manifest of
-# SHA-256 sums (python -m aecore.weights list shows what goes in).
+# SHA-256 sums (python -m aecore weights list shows what goes in).
 weights: $(STAMP)
 	mkdir -p $(dir $(WEIGHTS))
-	$(BIN)/python -m aecore.weights export $(WEIGHTS)
+	$(BIN)/python -m aecore weights export $(WEIGHTS)
 
 # The Colab path: a fresh venv without aecore runs a notebook whose first cell installs it from this
 # checkout (minutes, and PyTorch downloads on the first run), so it is not part of `make test`.

@@ -19,7 +19,7 @@ Environment variables
                     stratified by breed, whatever is on disk), ``all`` for every photo found,
                     or a number of photos.
 ``AECORE_WEIGHTS``  where pretrained weights come from (:func:`weights_source`): the path of
-                    a weights archive made by ``python -m aecore.weights export`` or an
+                    a weights archive made by ``python -m aecore weights export`` or an
                     ``https://`` address of one (downloaded once into ``<cache>/weights/``).
                     A model missing from the cache is then taken from the archive when it
                     holds that model (same name and key), and trained otherwise. Unset: none.
@@ -167,7 +167,7 @@ def set_notebook(name: str | None) -> None:
     """Record which notebook (chapter) this process runs, e.g. ``"02_dogs_conv_autoencoder"``; None forgets it.
 
     The model cache notes it beside each model the notebook trains or loads, so that weights
-    can be exported per notebook (``python -m aecore.weights export FILE --notebook NAME``).
+    can be exported per notebook (``python -m aecore weights export FILE --notebook NAME``).
     """
     global _notebook
     if name is not None and (not name or any(c in name for c in "/\\")):
@@ -200,7 +200,7 @@ def weights_source() -> Path | str | None:
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
         raise ValueError(f"AECORE_WEIGHTS={value!r} names no file ({path} {what}); "
-                         "give the path of a weights archive (made by `python -m aecore.weights export`), "
+                         "give the path of a weights archive (made by `python -m aecore weights export`), "
                          "an https:// address of one, or unset AECORE_WEIGHTS to train every model.")
     return path
 

@@ -10,7 +10,7 @@ The labs write their own objectives in the notebooks from the functions of
 :mod:`aecore.lessons`; these are the same objectives for code outside the notebooks
 (recipes, benchmarks, tests). Objectives with settings take them as keyword arguments:
 bind them with ``functools.partial`` (e.g. ``partial(denoising_bce, noise_factor=0.4)``), so
-that the settings are part of the model's cache key (:mod:`aecore.code_identity`).
+that the settings are part of the model's cache key (:mod:`aecore.cache.code_identity`).
 """
 
 from __future__ import annotations

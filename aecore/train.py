@@ -21,8 +21,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .cache import (CacheFileError, cache_key, data_fingerprint, describe_run, key_of, model_file_name, models_dir,
-                    read_model_file, save_model_file)
+from .cache import (CacheFileError, cache_key, data_fingerprint, describe_run, fetch_into_cache, key_of,
+                    model_file_name, models_dir, read_model_file, record_use, save_model_file)
 from .config import pick_device
 from .config import seed as global_seed
 from .data import LabelledImages
@@ -310,13 +310,11 @@ def fit_or_load(name: str, model: Model, train_data: LabelledImages, val_data: L
     second caller (another notebook) waits and then loads the model instead of training it
     again. Before training (unless ``retrain``), a model missing from the cache is taken from
     the ``AECORE_WEIGHTS`` archive if that holds it, checked (SHA-256, schema, key) and loaded
-    (:func:`aecore.weights.fetch_into_cache`); otherwise, or if the archive cannot be read, it
+    (:func:`aecore.cache.archive.fetch_into_cache`); otherwise, or if the archive cannot be read, it
     is trained. Writes are atomic. The current notebook (:func:`aecore.config.current_notebook`)
-    is recorded as a user of the file (:func:`aecore.weights.record_use`). Returns the run's
+    is recorded as a user of the file (:func:`aecore.cache.usage.record_use`). Returns the run's
     :class:`History` (``from_cache`` tells whether it was loaded, from the cache or an archive).
     """
-    from . import weights  # here, not at the top: `python -m aecore.weights` must find it not yet imported
-
     if not name or any(c in name for c in "/\\"):
         raise ValueError(f"name must be a non-empty file-name part without slashes, got {name!r}")
     _check_loss(loss)
@@ -329,20 +327,20 @@ def fit_or_load(name: str, model: Model, train_data: LabelledImages, val_data: L
     if not retrain:
         history, seen = _load_cached(path, key, model, device, skip=None)
         if history is not None:
-            weights.record_use(path)
+            record_use(path)
             return history
     waiting = f"{path.name} is being trained by another process; waiting for it (lock file {path}.lock)"
     with file_lock(path.with_name(path.name + ".lock"), waiting):
         if not retrain:  # another process may have trained it meanwhile, or the weights archive holds it
             history, _ = _load_cached(path, key, model, device, skip=seen)
-            if history is None and weights.fetch_into_cache(path, key, progress=progress):
+            if history is None and fetch_into_cache(path, key, progress=progress):
                 history, _ = _load_cached(path, key, model, device, skip=None)
             if history is not None:
-                weights.record_use(path)
+                record_use(path)
                 return history
         history = train(model, train_data, val_data, config, loss=loss, device=device, progress=progress)
         save_model_file(path, name, run, model, history.to_dict())
-    weights.record_use(path)
+    record_use(path)
     return history
 
 

@@ -41,7 +41,7 @@ MSE_SSIM = recipes.dogs_objective()  # MSE + 0.05 (1 - SSIM)
 
 # (id, cache name, variant, model keyword arguments, training config, objective). The chapter's runs
 # keep the chapter's cache names, so this reuses its models (and the chapter reuses these) as long as
-# the chapter trains with the same objective (the same code: see aecore.code_identity).
+# the chapter trains with the same objective (the same code: see aecore.cache.code_identity).
 VARIANTS = [
     ("first", "dogs-cae-noise0", "first recipe: no activations, lr 1e-3", PLAIN, FIRST_RECIPE, MSE),
     ("activations", "lab2-design-activations", "+ batch norm and SiLU after every inner convolution", ACTIVE,

@@ -3,7 +3,7 @@ from dataclasses import asdict
 import pytest
 
 from aecore import cache, objectives, recipes
-from aecore.code_identity import function_identity
+from aecore.cache.code_identity import function_identity
 from aecore.train import TrainConfig
 from aecore.utils import stable_hash
 
@@ -19,7 +19,7 @@ BOOK_RECIPES = {
     "dogs_config": "496c458ce36774cc",
 }
 
-# The code identities (aecore.code_identity.function_identity, the objective's part of the cache key) of the
+# The code identities (aecore.cache.code_identity.function_identity, the objective's part of the cache key) of the
 # recipes' objectives. They change when the code of the objective or of a lesson it calls changes (not its
 # comments or docstrings): then the models trained with it are retrained, so change them on purpose too.
 BOOK_OBJECTIVES = {

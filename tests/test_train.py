@@ -14,7 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from aecore import cache, lessons, models, objectives, train, utils
-from aecore.code_identity import function_identity
+from aecore.cache.code_identity import function_identity
 from aecore.data import LabelledImages
 from aecore.train import TrainConfig
 
@@ -286,7 +286,7 @@ def test_cache_key_covers_schema_model_hparams_every_config_field_objective_and_
                   partial(objectives.gaussian_negative_elbo, sigma=0.2)):
         assert train.cache_key(small_vae(), tiny_images, None, cfg, other) != key
     assert train.cache_key(small_vae(), tiny_images, tiny_images, cfg, ELBO) != key
-    monkeypatch.setattr(cache, "CACHE_SCHEMA", cache.CACHE_SCHEMA + 1)
+    monkeypatch.setattr(cache.keys, "CACHE_SCHEMA", cache.CACHE_SCHEMA + 1)  # where describe_run reads it
     assert train.cache_key(small_vae(), tiny_images, None, cfg, ELBO) != key
 
 

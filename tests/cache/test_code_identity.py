@@ -1,4 +1,4 @@
-"""aecore.code_identity: a loss function's fingerprint (part of every model's cache key) follows its code.
+"""aecore.cache.code_identity: a loss function's fingerprint (part of every model's cache key) follows its code.
 
 The same code written twice, with other comments, docstrings, blank lines or layout, has one identity;
 any change that can change what it computes (an operator, a constant, a default, a value it closes
@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 import aecore.lessons
 from aecore import cache, lessons, objectives
-from aecore.code_identity import describe_function, function_identity
+from aecore.cache.code_identity import describe_function, function_identity
 
 SCALE = 2.0
 THIS_MODULE = sys.modules[__name__]

@@ -1,5 +1,5 @@
-"""Pretrained weights (aecore.weights): list, export, import, the AECORE_WEIGHTS source, and archives that must be
-refused. Every model is a tiny MLP autoencoder trained here for one epoch."""
+"""Pretrained weights (aecore.cache.archive, python -m aecore weights): list, export, import, the AECORE_WEIGHTS
+source, and archives that must be refused. Every model is a tiny MLP autoencoder trained here for one epoch."""
 
 import hashlib
 import http.server
@@ -15,7 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from aecore import cache, config, models, objectives, train, weights
+import aecore
+from aecore import cache, config, models, objectives, train
+from aecore.__main__ import main
+from aecore.cache.archive import MANIFEST_NAME
 from aecore.train import TrainConfig
 
 CPU = torch.device("cpu")
@@ -28,10 +31,10 @@ def fresh_process_state(monkeypatch):
     monkeypatch.delenv("AECORE_NOTEBOOK", raising=False)
     monkeypatch.delenv("AECORE_WEIGHTS", raising=False)
     config.set_notebook(None)
-    weights.forget_sources()
+    cache.forget_sources()
     yield
     config.set_notebook(None)
-    weights.forget_sources()
+    cache.forget_sources()
 
 
 def small_ae(latent_dim):
@@ -64,14 +67,14 @@ def trained(dirs, tiny_images):
     fit("ae-b", 3, tiny_images, "02_second")
     assert fit("ae-a", 2, tiny_images, "02_second")[1].from_cache
     folder = dirs[1] / "models"
-    return {p.name.rpartition("-")[0]: p for p in weights.cached_files(folder)}
+    return {p.name.rpartition("-")[0]: p for p in cache.cached_files(folder)}
 
 
 @pytest.fixture
 def archive(trained, tmp_path):
     """The cache of ``trained`` exported to one archive."""
     path = tmp_path / "out" / "aecore-weights.zip"
-    assert weights.main(["export", str(path)]) == 0
+    assert main(["weights", "export", str(path)]) == 0
     return path
 
 
@@ -85,9 +88,9 @@ def use_new_cache(tmp_path, monkeypatch, name="other-cache") -> Path:
 def rewrite_archive(source: Path, target: Path, *, manifest=None, members=None, extra=()):
     """Copy an archive, with another manifest (a dict), only the members given ({name: bytes}), plus ``extra``."""
     with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w") as dst:
-        dst.writestr(weights.MANIFEST_NAME, json.dumps(manifest) if manifest else src.read(weights.MANIFEST_NAME))
+        dst.writestr(MANIFEST_NAME, json.dumps(manifest) if manifest else src.read(MANIFEST_NAME))
         for name in src.namelist():
-            if name != weights.MANIFEST_NAME and (members is None or name in members):
+            if name != MANIFEST_NAME and (members is None or name in members):
                 dst.writestr(name, (members or {}).get(name, src.read(name)))
         for name, data in extra:
             dst.writestr(name, data)
@@ -96,7 +99,7 @@ def rewrite_archive(source: Path, target: Path, *, manifest=None, members=None, 
 
 def manifest_of(path: Path) -> dict:
     with zipfile.ZipFile(path) as z:
-        return json.loads(z.read(weights.MANIFEST_NAME))
+        return json.loads(z.read(MANIFEST_NAME))
 
 
 # ----------------------------------------------------------------------------- usage record and list
@@ -112,13 +115,13 @@ def test_list_shows_every_model_and_names_what_is_wrong_with_unusable_files(trai
     folder = trained["ae-a"].parent
     (folder / "junk-0123456789abcdef.pt").write_bytes(b"not a model")
     (folder / "renamed-0123456789abcdef.pt").write_bytes(trained["ae-b"].read_bytes())
-    rows = {row.get("name", row["file"]): row for row in weights.list_models()}
+    rows = {row.get("name", row["file"]): row for row in cache.list_models()}
     assert rows["ae-a"]["notebooks"] == ["01_first", "02_second"] and rows["ae-b"]["model"] == "MLPAutoencoder"
     assert rows["ae-a"]["bytes"] == trained["ae-a"].stat().st_size and rows["ae-a"]["seconds"] > 0
     assert "cannot be read" in rows["junk-0123456789abcdef.pt"]["problem"]
     assert "expected 0123456789abcdef" in rows["renamed-0123456789abcdef.pt"]["problem"]
 
-    assert weights.main(["list"]) == 0
+    assert main(["weights", "list"]) == 0
     out = capsys.readouterr().out
     key_a = trained["ae-a"].name.removesuffix(".pt").rpartition("-")[2]
     assert "ae-a  " in out and key_a in out and "01_first, 02_second" in out and "MLPAutoencoder" in out
@@ -126,7 +129,7 @@ def test_list_shows_every_model_and_names_what_is_wrong_with_unusable_files(trai
 
 
 def test_list_of_another_cache_folder(trained, tmp_path, capsys):
-    assert weights.main(["list", "--cache", str(tmp_path / "empty")]) == 0
+    assert main(["weights", "list", "--cache", str(tmp_path / "empty")]) == 0
     assert "no cached models" in capsys.readouterr().out
 
 
@@ -134,9 +137,9 @@ def test_list_of_another_cache_folder(trained, tmp_path, capsys):
 
 def test_export_packs_every_model_with_a_manifest_of_sizes_checksums_and_notebooks(trained, archive):
     with zipfile.ZipFile(archive) as z:
-        assert sorted(z.namelist()) == sorted([weights.MANIFEST_NAME, trained["ae-a"].name, trained["ae-b"].name])
+        assert sorted(z.namelist()) == sorted([MANIFEST_NAME, trained["ae-a"].name, trained["ae-b"].name])
         assert all(info.compress_type == zipfile.ZIP_STORED for info in z.infolist())
-        manifest = json.loads(z.read(weights.MANIFEST_NAME))
+        manifest = json.loads(z.read(MANIFEST_NAME))
         assert z.read(trained["ae-a"].name) == trained["ae-a"].read_bytes()
     assert (manifest["format"], manifest["format_version"], manifest["cache_schema"]) == ("aecore-weights", 1, 3)
     assert manifest["torch_version"] == torch.__version__ and manifest["aecore_version"] and manifest["created"]
@@ -151,10 +154,10 @@ def test_export_packs_every_model_with_a_manifest_of_sizes_checksums_and_noteboo
 
 def test_export_of_one_notebook_takes_only_the_models_it_used(trained, tmp_path, capsys):
     path = tmp_path / "first.zip"
-    assert weights.main(["export", str(path), "--notebook", "01_first.ipynb"]) == 0
+    assert main(["weights", "export", str(path), "--notebook", "01_first.ipynb"]) == 0
     assert [e["name"] for e in manifest_of(path)["files"]] == ["ae-a"]
     assert "1 model," in capsys.readouterr().out
-    assert weights.main(["export", str(tmp_path / "none.zip"), "--notebook", "03_never_run"]) == 1
+    assert main(["weights", "export", str(tmp_path / "none.zip"), "--notebook", "03_never_run"]) == 1
     err = capsys.readouterr().err
     assert "no models are recorded for notebook '03_never_run'" in err and "01_first, 02_second" in err
     assert "Run the notebook once" in err and not (tmp_path / "none.zip").exists()
@@ -162,12 +165,12 @@ def test_export_of_one_notebook_takes_only_the_models_it_used(trained, tmp_path,
 
 def test_export_refuses_an_empty_selection_and_leaves_out_unusable_files(dirs, tmp_path, tiny_images, capsys):
     target = tmp_path / "w.zip"
-    assert weights.main(["export", str(target)]) == 1
+    assert main(["weights", "export", str(target)]) == 1
     assert "nothing to export" in capsys.readouterr().err and not target.exists()
     fit("ae-a", 2, tiny_images)
     (dirs[1] / "models" / "junk-0123456789abcdef.pt").write_bytes(b"junk")
     with pytest.warns(UserWarning, match="left out junk-0123456789abcdef.pt"):
-        manifest = weights.export_archive(target)
+        manifest = cache.export_archive(target)
     assert [e["name"] for e in manifest["files"]] == ["ae-a"]
 
 
@@ -177,7 +180,7 @@ def test_round_trip_export_import_then_fit_or_load_loads_without_training(traine
                                                                           monkeypatch, capsys):
     original, _ = fit("ae-a", 2, tiny_images)
     new_cache = use_new_cache(tmp_path, monkeypatch)
-    assert weights.main(["import", str(archive)]) == 0
+    assert main(["weights", "import", str(archive)]) == 0
     assert "2 added, 0 replaced, 0 unchanged" in capsys.readouterr().out
     for path in trained.values():
         assert (new_cache / "models" / path.name).read_bytes() == path.read_bytes()
@@ -188,14 +191,14 @@ def test_round_trip_export_import_then_fit_or_load_loads_without_training(traine
     model, history = fit("ae-a", 2, tiny_images)
     assert isinstance(history, train.History) and history.from_cache and history.seconds > 0
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), original.parameters()))
-    assert weights.import_archive(archive) == {"added": [], "replaced": [], "unchanged": sorted(
+    assert cache.import_archive(archive) == {"added": [], "replaced": [], "unchanged": sorted(
         p.name for p in trained.values())}
 
 
 def test_import_replaces_a_file_of_other_content_and_leaves_identical_ones(trained, archive):
     trained["ae-a"].write_bytes(b"damaged")
     before = trained["ae-b"].stat().st_mtime_ns
-    assert weights.import_archive(archive) == {"added": [], "replaced": [trained["ae-a"].name],
+    assert cache.import_archive(archive) == {"added": [], "replaced": [trained["ae-a"].name],
                                                "unchanged": [trained["ae-b"].name]}
     assert cache.read_model_file(trained["ae-a"])["name"] == "ae-a"
     assert trained["ae-b"].stat().st_mtime_ns == before
@@ -212,9 +215,9 @@ def flip_a_byte_in_member(archive: Path, member: Path) -> None:
 def refused(archive: Path, match: str, tmp_path: Path, monkeypatch, capsys) -> None:
     """Importing ``archive`` into a new cache fails with a message matching ``match``, and writes nothing."""
     new_cache = use_new_cache(tmp_path, monkeypatch, "import-target")
-    with pytest.raises(weights.ArchiveError, match=match):
-        weights.import_archive(archive)
-    assert weights.main(["import", str(archive)]) == 1
+    with pytest.raises(cache.ArchiveError, match=match):
+        cache.import_archive(archive)
+    assert main(["weights", "import", str(archive)]) == 1
     assert "Nothing was written" in capsys.readouterr().err
     assert not new_cache.exists() or everything_under(new_cache) == {}
 
@@ -326,7 +329,7 @@ def test_fit_or_load_takes_a_missing_model_from_a_local_archive(trained, archive
         model, history = fit("ae-b", 3, tiny_images, "03_student")
     assert history.from_cache
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), original.parameters()))
-    assert [p.name for p in weights.cached_files(new_cache / "models")] == [trained["ae-b"].name]
+    assert [p.name for p in cache.cached_files(new_cache / "models")] == [trained["ae-b"].name]
     assert json.loads((new_cache / "models" / "usage.json").read_text()) == {trained["ae-b"].name: ["03_student"]}
 
 
@@ -366,7 +369,7 @@ def test_fit_or_load_downloads_a_url_source_once(trained, archive, tiny_images, 
         warnings.simplefilter("error")
         assert fit("ae-a", 2, tiny_images)[1].from_cache
         assert fit("ae-b", 3, tiny_images)[1].from_cache
-        weights.forget_sources()  # as a new process: the downloaded copy is reused
+        cache.forget_sources()  # as a new process: the downloaded copy is reused
         (new_cache / "models" / trained["ae-a"].name).unlink()
         assert fit("ae-a", 2, tiny_images)[1].from_cache
     assert requested == ["/w.zip"]
@@ -425,7 +428,7 @@ def test_a_damaged_member_of_the_source_is_not_used(trained, archive, tiny_image
         assert fit("ae-b", 3, tiny_images)[1].from_cache
     (message,) = source_warnings(caught)
     assert f"member {trained['ae-a'].name} is damaged" in message
-    assert sorted(p.name for p in weights.cached_files(new_cache / "models")) == sorted(
+    assert sorted(p.name for p in cache.cached_files(new_cache / "models")) == sorted(
         p.name for p in trained.values())  # ae-a trained here, ae-b from the archive
 
 
@@ -443,11 +446,19 @@ def test_an_archive_of_another_schema_is_not_used(archive, tiny_images, tmp_path
 
 
 def test_the_command_line_runs_as_a_module(trained, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", ["aecore.weights", "list"])
-    with warnings.catch_warnings():  # runpy notes that this process has imported aecore.weights already
+    monkeypatch.setattr(sys, "argv", ["aecore", "weights", "list"])  # python -m aecore weights list
+    with warnings.catch_warnings():  # runpy notes that this process has imported aecore.__main__ already
         warnings.filterwarnings("ignore", category=RuntimeWarning, module="runpy")
         with pytest.raises(SystemExit) as done:
-            runpy.run_module("aecore.weights", run_name="__main__")
+            runpy.run_module("aecore", run_name="__main__")
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert "ae-a" in out and "2 models in" in out
+
+
+def test_only_the_package_entry_point_runs_as_main():
+    """`python -m aecore` is the one command line: no library module keeps an `if __name__ == "__main__"` entry."""
+    package = Path(aecore.__file__).parent
+    entries = sorted(p.relative_to(package).as_posix() for p in package.rglob("*.py")
+                     if '__name__ == "__main__"' in p.read_text(encoding="utf-8"))
+    assert entries == ["__main__.py"]

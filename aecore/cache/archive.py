@@ -1,7 +1,7 @@
 """Pretrained weights: pack the model cache into one archive, unpack it elsewhere, or fetch models from it on demand.
 
 A weights archive is a zip file (stored, not compressed: weights hardly compress) holding
-cache files (see :mod:`aecore.cache`) under their own names, and ``manifest.json``::
+cache files (see :mod:`aecore.cache.model_files`) under their own names, and ``manifest.json``::
 
     {"format": "aecore-weights", "format_version": 1, "cache_schema": 3,
      "aecore_version": "0.1.0", "torch_version": "2.5.1", "created": "2026-01-31T12:00:00+00:00",
@@ -9,33 +9,26 @@ cache files (see :mod:`aecore.cache`) under their own names, and ``manifest.json
                 "model": "MLPAutoencoder", "bytes": 2345678, "sha256": "<64 hex digits>",
                 "seconds": 93.2, "notebooks": ["01_mnist_autoencoder"]}, ...]}
 
-Command line (``--cache DIR``: the cache folder, by default ``AECORE_CACHE`` or ``.cache/aecore``)::
-
-    python -m aecore.weights list                            every cached model, checked
-    python -m aecore.weights export FILE [--notebook NAME]   pack all (or one notebook's) models
-    python -m aecore.weights import FILE                     check an archive, then unpack it
+``python -m aecore weights list|export|import`` (:mod:`aecore.cache.cli`) is its command line.
 
 An archive is checked before anything is taken from it: it must be a zip with this manifest
 (same format version and cache schema), every member listed and nothing else, plain file
 names, and each member must have its listed size and SHA-256 and be a cache file whose
-contents give its key (:func:`aecore.cache.read_model_file`).
+contents give its key (:func:`aecore.cache.model_files.read_model_file`).
 
-:func:`aecore.train.fit_or_load` uses this module twice: :func:`record_use` notes which
-notebook (:func:`aecore.config.current_notebook`) used each model file, in
-``<cache>/models/usage.json`` (``{file name: [notebooks]}``), which ``export --notebook``
-reads; and :func:`fetch_into_cache` takes a model missing from the cache from the
-``AECORE_WEIGHTS`` archive (:func:`aecore.config.weights_source`).
+:func:`aecore.train.fit_or_load` takes a model missing from the cache from the
+``AECORE_WEIGHTS`` archive (:func:`aecore.config.weights_source`) with :func:`fetch_into_cache`.
+``export --notebook`` packs the models that the usage record (:mod:`aecore.cache.usage`) lists
+for one notebook.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import hashlib
 import http.client
 import json
 import os
-import sys
 import tempfile
 import urllib.request
 import warnings
@@ -47,25 +40,24 @@ from typing import Any, BinaryIO, Iterator
 import torch
 from tqdm.auto import tqdm
 
-from .cache import (CACHE_SCHEMA, MODEL_FILE_SUFFIX, CacheFileError, model_file_name, models_dir, read_model_file,
-                    summarize)
-from .config import cache_root, current_notebook, weights_source
-from .utils import atomic_path, file_digest, file_lock
+from ..config import cache_root, weights_source
+from ..utils import atomic_path, file_digest, file_lock
+from ._once import forget_warnings, warn_once
+from .keys import CACHE_SCHEMA, model_file_name, models_dir
+from .model_files import CacheFileError, cached_files, check_cache_file, read_model_file, summarize
+from .usage import USAGE_FILE, add_usage, read_usage
 
 FORMAT_NAME = "aecore-weights"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
-USAGE_FILE = "usage.json"
 DOWNLOAD_TIMEOUT_S = 30
 _CHUNK = 1 << 20
 _ENTRY_TYPES: dict[str, Any] = {"file": str, "name": str, "key": str, "model": str, "bytes": int, "sha256": str,
                                 "seconds": (int, float), "notebooks": list}
 _UNSAFE_NAME_CHARS = "/\\:\0"
-_SHOWN_PROBLEMS = 10  # at most this many left-out files are named by `export`
-_REDO = "download or export the archive again (python -m aecore.weights export FILE)"
+_REDO = "download or export the archive again (python -m aecore weights export FILE)"
 
 # What this process has learned about the AECORE_WEIGHTS source (see forget_sources).
-_warned: set[tuple[str, str]] = set()
 _downloads: dict[str, Path | None] = {}
 _entries_of: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
 
@@ -74,152 +66,13 @@ class ArchiveError(ValueError):
     """A weights archive that cannot be used, or an export with nothing to pack; the message says what to do."""
 
 
-# ----------------------------------------------------------------------------- the cache's model files
-
-def cached_files(folder: Path) -> list[Path]:
-    """The model files (``*.pt``, not hidden temporary ones) in a models folder, sorted by name."""
-    return sorted(p for p in folder.glob(f"*{MODEL_FILE_SUFFIX}") if not p.name.startswith(".") and p.is_file())
-
-
-def check_cache_file(path: Path) -> dict[str, Any]:
-    """Read a cache file (:func:`aecore.cache.read_model_file`), checked against the key in its name; return its dict.
-
-    Raises :class:`~aecore.cache.CacheFileError` when it cannot be used, also when its name
-    and key do not give its file name (``fit_or_load`` would never look for it there).
-    """
-    key = path.name.removesuffix(MODEL_FILE_SUFFIX).rpartition("-")[2]
-    blob = read_model_file(path, expected_key=key)
-    expected = model_file_name(blob["name"], blob["key"])
-    if expected != path.name:
-        raise CacheFileError(f"{path.name} holds the model {expected}, so fit_or_load never looks for it here")
-    return blob
-
-
-def list_models(cache: Path | str | None = None) -> list[dict[str, Any]]:
-    """Every model file of the cache, checked: :func:`aecore.cache.summarize`'s dict plus ``notebooks``, or, for a
-    file that cannot be used, ``{"file", "bytes", "problem", "notebooks"}``."""
-    folder = models_dir(cache)
-    usage = read_usage(folder)
-    return [dict(_describe_file(path), notebooks=usage.get(path.name, [])) for path in cached_files(folder)]
-
-
-def _describe_file(path: Path) -> dict[str, Any]:
-    """:func:`aecore.cache.summarize` of a checked cache file, or what is wrong with it (never raises)."""
-    try:
-        return summarize(path, check_cache_file(path))
-    except Exception as err:  # a listing shows every file, whatever is wrong with it
-        problem = str(err) if isinstance(err, CacheFileError) else f"{type(err).__name__}: {err}"
-        try:
-            size = path.stat().st_size
-        except OSError:
-            size = 0
-        return {"file": path.name, "bytes": size, "problem": problem}
-
-
-def format_listing(rows: list[dict[str, Any]], folder: Path) -> str:
-    """The text ``python -m aecore.weights list`` prints for :func:`list_models`'s rows."""
-    if not rows:
-        return f"no cached models in {folder}"
-    good = [r for r in rows if "problem" not in r]
-    table = [("name", "model", "key", "size", "training", "notebooks")]
-    table += [(r["name"], r["model"], r["key"], human_size(r["bytes"]),
-               f"{human_seconds(r['seconds'])} ({r['device']})", ", ".join(r["notebooks"]) or "-") for r in good]
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in table]
-    lines += [f"UNUSABLE  {r['file']} ({human_size(r['bytes'])}): {r['problem']}" for r in rows if "problem" in r]
-    lines.append(f"{_count(len(good), 'model')} in {folder}, {human_size(sum(r['bytes'] for r in good))}, "
-                 f"{human_seconds(sum(r['seconds'] for r in good))} of training"
-                 + (f"; {_count(len(rows) - len(good), 'unusable file')}" if len(good) < len(rows) else ""))
-    return "\n".join(lines)
-
-
-def _count(n: int, noun: str) -> str:
-    """``1 model``, ``2 models``."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
-def human_size(size: float) -> str:
-    """A byte count as text: ``512 B``, ``12.3 kB``, ``4.5 MB``, ``1.2 GB`` (powers of 1000)."""
-    for unit in ("B", "kB", "MB"):
-        if size < 1000:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"
-
-
-def human_seconds(seconds: float) -> str:
-    """A duration as text: ``12.3 s``, ``4 min 05 s``, ``2 h 03 min``."""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes} min {secs:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
-
-
-# ----------------------------------------------------------------------------- which notebook used which model
-
-def read_usage(folder: Path) -> dict[str, list[str]]:
-    """A models folder's usage record, ``{model file name: [notebooks]}`` ({} when there is none or it is unreadable,
-    the latter with a warning)."""
-    path = folder / USAGE_FILE
-    try:
-        usage = json.loads(path.read_text())
-        problem = None if _is_name_lists(usage) else "not a JSON object of notebook lists"
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as err:
-        problem = str(err)
-    if problem is None:
-        return usage
-    _warn_once(("usage", str(path)), f"{path} cannot be read ({problem}); it is ignored, and written anew when a "
-               "model is next used.")
-    return {}
-
-
-def _is_name_lists(value: Any) -> bool:
-    """Whether ``value`` is a dict whose values are lists of strings."""
-    return isinstance(value, dict) and all(isinstance(v, list) and all(isinstance(n, str) for n in v)
-                                           for v in value.values())
-
-
-def record_use(model_file: Path, notebook: str | None = None) -> None:
-    """Note in ``usage.json`` beside ``model_file`` that ``notebook`` (default: the current one) used it.
-
-    Does nothing without a notebook (:func:`aecore.config.current_notebook` is None). A
-    cache that cannot be written gets a warning, never an error.
-    """
-    notebook = notebook or current_notebook()
-    if notebook is not None:
-        add_usage(model_file.parent, {model_file.name: [notebook]})
-
-
-def add_usage(folder: Path, additions: dict[str, list[str]]) -> None:
-    """Merge ``{file name: [notebooks]}`` into a models folder's usage record (locked, written atomically)."""
-    if _covers(read_usage(folder), additions):
-        return
-    path = folder / USAGE_FILE
-    try:
-        with file_lock(path.with_name(USAGE_FILE + ".lock")):
-            usage = read_usage(folder)
-            for name, notebooks in additions.items():
-                usage[name] = sorted(set(usage.get(name, [])) | set(notebooks))
-            with atomic_path(path) as tmp:
-                tmp.write_text(json.dumps(usage, indent=1, sort_keys=True) + "\n")
-    except OSError as err:
-        _warn_once(("usage-write", str(path)), f"cannot record which notebook used which model in {path} ({err}); "
-                   "`python -m aecore.weights export --notebook` will not know of these uses.")
-
-
-def _covers(usage: dict[str, list[str]], additions: dict[str, list[str]]) -> bool:
-    """Whether ``usage`` already records every notebook of ``additions``."""
-    return all(set(notebooks) <= set(usage.get(name, [])) for name, notebooks in additions.items())
-
-
 # ----------------------------------------------------------------------------- export
 
 def select_models(cache: Path | str | None = None, notebook: str | None = None
                   ) -> tuple[list[tuple[Path, dict[str, Any]]], list[str]]:
-    """The usable model files to export (all, or those ``notebook`` used) as (path, :func:`aecore.cache.summarize`
-    dict), and the problems of the files left out. Raises :class:`ArchiveError` when nothing would be exported."""
+    """The usable model files to export (all, or those ``notebook`` used) as (path,
+    :func:`~aecore.cache.model_files.summarize` dict), and the problems of the files left out. Raises
+    :class:`ArchiveError` when nothing would be exported."""
     folder = models_dir(cache)
     paths = cached_files(folder)
     if notebook is not None:
@@ -261,7 +114,7 @@ def write_archive(target: Path, chosen: list[tuple[Path, dict[str, Any]]],
 
     ``usage`` (``{file name: [notebooks]}``) fills each entry's ``notebooks``.
     """
-    from . import __version__ as aecore_version
+    from .. import __version__ as aecore_version
 
     manifest = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "cache_schema": CACHE_SCHEMA,
                 "aecore_version": str(aecore_version), "torch_version": str(torch.__version__),
@@ -329,10 +182,10 @@ def _checked_entries(archive: zipfile.ZipFile, label: str) -> list[dict[str, Any
     if unsafe:
         raise ArchiveError(f"{label} has members whose names are not plain file names ({', '.join(map(repr, unsafe))}),"
                            " which would be written outside the cache folder; refusing to use it. Use an archive "
-                           "made by python -m aecore.weights export.")
+                           "made by python -m aecore weights export.")
     if MANIFEST_NAME not in names:
         raise ArchiveError(f"{label} is a zip file without {MANIFEST_NAME}, so not an aecore weights archive; use one "
-                           "made by python -m aecore.weights export.")
+                           "made by python -m aecore weights export.")
     manifest = _read_manifest(archive, label)
     _check_header(manifest, label)
     entries = [_checked_entry(entry, i, label) for i, entry in enumerate(manifest["files"])]
@@ -362,7 +215,7 @@ def _check_header(manifest: dict[str, Any], label: str) -> None:
     """ArchiveError unless the manifest is of this format, format version and cache schema, and lists its files."""
     if manifest.get("format") != FORMAT_NAME:
         raise ArchiveError(f"{label}: {MANIFEST_NAME} describes a {manifest.get('format')!r} archive, not an "
-                           f"{FORMAT_NAME!r} one; use an archive made by python -m aecore.weights export.")
+                           f"{FORMAT_NAME!r} one; use an archive made by python -m aecore weights export.")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ArchiveError(f"{label} has archive format version {manifest.get('format_version')!r}; this aecore reads "
                            f"version {FORMAT_VERSION}. Use the aecore version that made it, or export it again with "
@@ -517,7 +370,7 @@ def fetch_into_cache(path: Path, key: str, *, progress: bool = True) -> bool:
     entry = next((e for e in entries if e["file"] == path.name and e["key"] == key), None)
     again = "" if archive == source else f" (Delete its downloaded copy {archive} to download it again.)"
     if entry is None:
-        _warn_once((str(source), "missing"), (
+        warn_once((str(source), "missing"), (
             f"AECORE_WEIGHTS: the weights archive {source} holds no {path.name}, so it is trained here (other models "
             "it lacks are trained too, without more warnings). An archive only holds the models of the settings it "
             f"was built with: AECORE_PROFILE, AECORE_SEED, AECORE_DOGS, the data and the aecore version.{again}"))
@@ -526,7 +379,7 @@ def fetch_into_cache(path: Path, key: str, *, progress: bool = True) -> bool:
         with zipfile.ZipFile(archive) as opened:
             os.replace(extract_member(opened, entry, path.parent, str(source)), path)
     except (ArchiveError, zipfile.BadZipFile, OSError) as err:
-        _warn_once((str(source), path.name), f"AECORE_WEIGHTS: {str(err).rstrip('.')}; {path.name} is trained here "
+        warn_once((str(source), path.name), f"AECORE_WEIGHTS: {str(err).rstrip('.')}; {path.name} is trained here "
                    f"instead.{again}")
         return False
     return True
@@ -543,7 +396,7 @@ def _source_entries(archive: Path, label: str) -> list[dict[str, Any]] | None:
                 _entries_of[identity] = entries
         return _entries_of[identity]
     except (ArchiveError, OSError) as err:
-        _warn_once((label, "archive"), f"AECORE_WEIGHTS: {err} Models missing from the cache are trained here instead.")
+        warn_once((label, "archive"), f"AECORE_WEIGHTS: {err} Models missing from the cache are trained here instead.")
         return None
 
 
@@ -565,7 +418,7 @@ def download(url: str, *, progress: bool = True) -> Path | None:
         except (OSError, http.client.HTTPException, ArchiveError) as err:  # URLError and timeouts are OSErrors
             problem = str(err).rstrip(".") if isinstance(err, ArchiveError) else \
                 f"cannot download the weights archive {url} ({type(err).__name__}: {err})"
-            _warn_once((url, "download"), (
+            warn_once((url, "download"), (
                 f"AECORE_WEIGHTS: {problem}; models missing from the cache are trained here instead. Check the address "
                 "and the connection, or download the archive yourself and set AECORE_WEIGHTS to its path."))
             _downloads[url] = None
@@ -587,82 +440,8 @@ def _fetch(url: str, target: Path, progress: bool) -> None:
             pass
 
 
-def _warn_once(problem: tuple[str, str], message: str) -> None:
-    """Issue ``message`` as a warning unless this process has already warned about ``problem``."""
-    if problem not in _warned:
-        _warned.add(problem)
-        warnings.warn(message, stacklevel=3)
-
-
 def forget_sources() -> None:
     """Forget what this process learned about weights sources: downloads, manifests read, warnings given."""
-    _warned.clear()
+    forget_warnings()
     _downloads.clear()
     _entries_of.clear()
-
-
-# ----------------------------------------------------------------------------- command line
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line (``list``, ``export``, ``import``; see the module docstring); return the exit status."""
-    args = _parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except ArchiveError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-
-
-def _parser() -> argparse.ArgumentParser:
-    """The argument parser of :func:`main`."""
-    parser = argparse.ArgumentParser(prog="python -m aecore.weights", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
-    cache_help = "the cache folder (default: AECORE_CACHE or .cache/aecore)"
-    listing = commands.add_parser("list", help="list the cached models, checked")
-    listing.set_defaults(run=_run_list)
-    export = commands.add_parser("export", help="pack the cached models into one archive")
-    export.add_argument("file", type=Path, help="the archive to write (a .zip)")
-    export.add_argument("--notebook", help="only the models this notebook used (e.g. 01_mnist_autoencoder)")
-    export.set_defaults(run=_run_export)
-    unpack = commands.add_parser("import", help="check an archive, then unpack it into the cache")
-    unpack.add_argument("file", type=Path, help="the archive to read")
-    unpack.set_defaults(run=_run_import)
-    for command in (listing, export, unpack):
-        command.add_argument("--cache", type=Path, help=cache_help)
-    return parser
-
-
-def _run_list(args: argparse.Namespace) -> int:
-    """``list``: print every cached model file, checked."""
-    print(format_listing(list_models(args.cache), models_dir(args.cache)))
-    return 0
-
-
-def _run_export(args: argparse.Namespace) -> int:
-    """``export``: write the archive, say what it holds and what was left out."""
-    chosen, problems = select_models(args.cache, args.notebook)
-    for problem in problems[:_SHOWN_PROBLEMS]:
-        print(problem, file=sys.stderr)
-    if len(problems) > _SHOWN_PROBLEMS:
-        print(f"... and {len(problems) - _SHOWN_PROBLEMS} more unusable files left out (`list` shows them all)",
-              file=sys.stderr)
-    manifest = write_archive(args.file, chosen, read_usage(models_dir(args.cache)))
-    files = manifest["files"]
-    print(f"wrote {args.file}: {_count(len(files), 'model')}, {human_size(sum(f['bytes'] for f in files))}"
-          + (f" (used by {args.notebook})" if args.notebook else ""))
-    return 0
-
-
-def _run_import(args: argparse.Namespace) -> int:
-    """``import``: check and unpack the archive, say what changed; on an error say that nothing was written."""
-    folder = models_dir(args.cache)
-    try:
-        result = import_archive(args.file, args.cache)
-    except ArchiveError as err:
-        raise ArchiveError(f"{err} Nothing was written to {folder}.") from err
-    print(f"imported {args.file} into {folder}: " + ", ".join(f"{len(v)} {k}" for k, v in result.items()))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

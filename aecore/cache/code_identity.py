@@ -1,7 +1,7 @@
 """What a training objective *is*, as the model cache sees it: a fingerprint of its code.
 
 A model trained with one loss function must never be loaded for another, so the cache key
-(:mod:`aecore.cache`) holds :func:`function_identity` of the loss. The fingerprint is taken
+(:mod:`aecore.cache.keys`) holds :func:`function_identity` of the loss. The fingerprint is taken
 from the function's **source text**, parsed and printed again (``ast.unparse``), so comments,
 blank lines, docstrings and formatting do not count, but every token of the code does.
 It follows what the function uses:
@@ -33,7 +33,7 @@ import textwrap
 import types
 from typing import Any, Callable
 
-from .utils import stable_hash
+from ..utils import stable_hash
 
 __all__ = ["function_identity", "describe_function"]
 
