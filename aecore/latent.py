@@ -8,7 +8,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .data import LabelledImages
+from .datasets import LabelledImages
 from .models import LatentModel, VariationalAutoencoder
 from .utils import apply_model
 
@@ -289,7 +289,7 @@ def augment_rare_classes(model: nn.Module, data: LabelledImages, target: int, st
 
     Each class's new images come from :func:`generate_near` on that class's own images
     (noise ``strength`` relative to each code's RMS), optionally passed through
-    ``postprocess`` (e.g. :func:`aecore.wafer.snap_levels`). They are appended after the
+    ``postprocess`` (e.g. :func:`aecore.datasets.wafer.snap_levels`). They are appended after the
     original items; classes with ``target`` or more items are left as they are.
     """
     if target < 1:

@@ -17,10 +17,10 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Mapping
 
-from . import data, models, objectives
+from . import datasets, models, objectives
 from .classifier import DigitClassifier
 from .config import choose
-from .data import LabelledImages
+from .datasets import LabelledImages
 from .train import History, Loss, TrainConfig, fit_or_load
 
 # ------------------------------------------------------------------ MNIST (Labs 1 and 3)
@@ -32,8 +32,8 @@ VAE_LR = 3e-3
 
 def mnist_sets() -> tuple[LabelledImages, LabelledImages]:
     """(train, test) MNIST digits for Labs 1 and 3: 60,000 / 10,000 (full) or 10,000 / 1,000 (quick)."""
-    train = data.load_mnist("train", download=True, limit=choose(quick=10_000, full=None))
-    test = data.load_mnist("test", download=True, limit=choose(quick=1000, full=None))
+    train = datasets.load_mnist("train", download=True, limit=choose(quick=10_000, full=None))
+    test = datasets.load_mnist("test", download=True, limit=choose(quick=1000, full=None))
     return train, test
 
 
@@ -110,8 +110,8 @@ DOGS_ARCHITECTURE = dict(PLAIN_DOGS_ARCHITECTURE, stage_activations=True)
 
 def dogs_sets() -> tuple[LabelledImages, LabelledImages]:
     """(train, test) dog photos, 64x64: the ``AECORE_DOGS`` budget (2,430 / 270 photos by default); quick: 256 / 64."""
-    train = data.load_dogs("train", download=True, limit=choose(quick=256, full=None))
-    test = data.load_dogs("test", limit=choose(quick=64, full=None))
+    train = datasets.load_dogs("train", download=True, limit=choose(quick=256, full=None))
+    test = datasets.load_dogs("test", limit=choose(quick=64, full=None))
     return train, test
 
 

@@ -25,7 +25,7 @@ from .cache import (CacheFileError, cache_key, data_fingerprint, describe_run, f
                     model_file_name, models_dir, read_model_file, record_use, save_model_file)
 from .config import pick_device
 from .config import seed as global_seed
-from .data import LabelledImages
+from .datasets import LabelledImages
 from .models import LatentModel, Model
 from .utils import check_number, eval_mode, file_lock, module_device, preferred_memory_format, seed_everything
 

@@ -42,7 +42,7 @@ PROBE = r"""
 import json, resource, sys, time
 start = time.perf_counter()
 import aecore
-from aecore import data, recipes
+from aecore import datasets, recipes
 from aecore.train import fit_or_load
 import_seconds = time.perf_counter() - start
 import_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -58,12 +58,12 @@ if step == "train_quick_epoch":
     result.update(epochs=config.epochs, train_photos=len(train_set), epoch_seconds=history.seconds / config.epochs,
                   final_train_mse=history.final("train_mse"))
 else:
-    train_set, test_set = data.load_dogs("train", download=False), data.load_dogs("test")
+    train_set, test_set = datasets.load_dogs("train", download=False), datasets.load_dogs("test")
     result["load_seconds"] = time.perf_counter() - start
     config = recipes.dogs_config()
     result.update(train_photos=len(train_set), test_photos=len(test_set), epochs=config.epochs,
                   steps_per_epoch=-(-len(train_set) // config.batch_size), breeds=len(train_set.classes),
-                  photos_on_disk=data.count_dog_photos(), float_megabytes=(train_set.images.nbytes + test_set.images.nbytes) / 2**20)
+                  photos_on_disk=datasets.count_dog_photos(), float_megabytes=(train_set.images.nbytes + test_set.images.nbytes) / 2**20)
 result["peak_rss_megabytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 result.update(import_seconds=import_seconds, import_rss_megabytes=import_rss)
 print("RESULT " + json.dumps(result))

@@ -48,7 +48,8 @@ import torch  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 from torchvision import datasets, transforms  # noqa: E402
 
-from aecore import data, objectives, recipes  # noqa: E402
+from aecore import objectives, recipes  # noqa: E402
+from aecore.datasets import mnist  # noqa: E402
 from aecore.train import TrainConfig, train  # noqa: E402
 from benchmarks._results import save_benchmark  # noqa: E402
 
@@ -205,9 +206,9 @@ def main() -> None:
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    train_set = data.load_mnist("train", download=True)
+    train_set = mnist.load_mnist("train", download=True)
     images, n = train_set.images, len(train_set)
-    mnist_folder = data.mnist_root()
+    mnist_folder = mnist.mnist_root()
 
     def fresh():
         torch.manual_seed(0)

@@ -12,8 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from aecore import data
-from aecore.data import LabelledImages
+from aecore.datasets import mnist
+from aecore.datasets.images import LabelledImages
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def fake_mnist(dirs, monkeypatch):
         blob = gzip.compress(payload)
         (raw / name).write_bytes(blob)
         md5s[name] = hashlib.md5(blob).hexdigest()
-    monkeypatch.setattr(data, "MNIST_MD5", md5s)
+    monkeypatch.setattr(mnist, "MNIST_MD5", md5s)
     return arrays
 
 

@@ -17,8 +17,8 @@ import pytest
 import torch
 from PIL import Image
 
-from aecore import config, data, metrics, models, objectives, train
-from aecore.data import DataNotFoundError, LabelledImages
+from aecore import config, metrics, models, objectives, train
+from aecore.datasets import DataNotFoundError, LabelledImages, dogs, mnist
 from aecore.noise import PowerNormalizedLatentNoise
 from aecore.train import TrainConfig
 from tests.conftest import write_photo
@@ -39,10 +39,10 @@ def dog_warnings(caught) -> list[str]:
 # ------------------------------------------------- 1. folders without images and labels
 
 def test_dogs_labels_survive_image_less_folders_added_after_caching(fake_dogs):
-    first = data.load_dogs("all", size=16, photos="all")
+    first = dogs.load_dogs("all", size=16, photos="all")
     (fake_dogs / ".ipynb_checkpoints").mkdir()  # Jupyter makes these
     (fake_dogs / "n00000000-Aaa_empty").mkdir()  # sorts before every breed
-    again = data.load_dogs("all", size=16, photos="all")
+    again = dogs.load_dogs("all", size=16, photos="all")
     assert list(again.classes) == list(first.classes) == BREEDS
     assert torch.equal(again.labels, first.labels) and again.class_counts() == COUNTS
 
@@ -52,7 +52,7 @@ def test_dogs_classes_are_the_folders_that_hold_images(fake_dogs):
     (fake_dogs / "n00000000-Aaa_empty").mkdir()
     (fake_dogs / "n09999999-Notes").mkdir()
     (fake_dogs / "n09999999-Notes" / "readme.txt").write_text("no photos here")
-    everything = data.load_dogs("all", size=16, photos="all")
+    everything = dogs.load_dogs("all", size=16, photos="all")
     assert list(everything.classes) == BREEDS and everything.class_counts() == COUNTS
 
 
@@ -67,27 +67,27 @@ def pad_to(path: Path, size: int) -> None:
 def test_dogs_cache_notices_a_photo_replaced_by_one_of_the_same_size(fake_dogs):
     photo = fake_dogs / "n02086240-Shih-Tzu" / "img_0.jpg"  # item 4 + 3 + 0 = 7 of the sorted files
     pad_to(photo, 4096)
-    before = data.load_dogs("all", size=16, photos="all")
+    before = dogs.load_dogs("all", size=16, photos="all")
     write_photo(photo, (120, 80), colour=(10, 250, 10))
     pad_to(photo, 4096)
     stat = photo.stat()
     os.utime(photo, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # replaced a second later
-    after = data.load_dogs("all", size=16, photos="all")
+    after = dogs.load_dogs("all", size=16, photos="all")
     assert photo.stat().st_size == 4096
     assert after.images[7, 1].mean() > 0.9 > before.images[7, 1].mean()  # now green
 
 
 def test_mnist_truncated_unpacked_file_is_rebuilt(fake_mnist, dirs):
-    data.load_mnist("test")
+    mnist.load_mnist("test")
     unpacked = dirs[1] / "mnist" / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
     unpacked.write_bytes(unpacked.read_bytes()[:1000])
     with pytest.warns(UserWarning, match="t10k-images-idx3-ubyte"):
-        test = data.load_mnist("test")
+        test = mnist.load_mnist("test")
     expected = torch.from_numpy(fake_mnist["t10k-images-idx3-ubyte.gz"].astype(np.float32) / 255.0)
     assert torch.allclose(test.images[:, 0], expected)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert len(data.load_mnist("test")) == 5  # valid again: no second rebuild
+        assert len(mnist.load_mnist("test")) == 5  # valid again: no second rebuild
 
 
 # ---------------------------------------------------------------- 3. undecodable photos
@@ -105,14 +105,14 @@ def test_dogs_skip_an_undecodable_photo_with_one_warning(fake_dogs, monkeypatch,
     make_bad(fake_dogs / "n02085620-Chihuahua" / "bad.jpg")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        everything = data.load_dogs("all", size=16, photos="all")
+        everything = dogs.load_dogs("all", size=16, photos="all")
     (message,) = dog_warnings(caught)
     assert "n02085620-Chihuahua/bad.jpg" in message and "1 of 11" in message
     assert len(everything) == 10 and everything.class_counts() == COUNTS
-    monkeypatch.setattr(data, "load_square_image", lambda *a: pytest.fail("decoded again"))
+    monkeypatch.setattr(dogs, "load_square_image", lambda *a: pytest.fail("decoded again"))
     with warnings.catch_warnings(record=True) as caught:  # from the cache: still told, once
         warnings.simplefilter("always")
-        assert len(data.load_dogs("all", size=16, photos="all")) == 10
+        assert len(dogs.load_dogs("all", size=16, photos="all")) == 10
     assert len(dog_warnings(caught)) == 1
 
 
@@ -120,7 +120,7 @@ def test_dogs_fail_without_caching_when_too_many_photos_are_bad(fake_dogs, dirs)
     for i in range(3):
         (fake_dogs / "n02085620-Chihuahua" / f"bad_{i}.jpg").write_bytes(b"")
     with pytest.raises(ValueError, match=r"3 of 13 photos .*10%.*bad_0\.jpg \(not a readable image, 0 bytes\)"):
-        data.load_dogs("all", size=16, photos="all")
+        dogs.load_dogs("all", size=16, photos="all")
     assert not list((dirs[1] / "stanford_dogs").glob("*.pt"))
 
 
@@ -234,11 +234,11 @@ def test_dogs_download_offline_names_the_url_and_never_writes_the_data_root(dirs
         Path(download_root).mkdir(parents=True, exist_ok=True)  # as torchvision does before fetching
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(data, "download_and_extract_archive", offline)
+    monkeypatch.setattr(dogs, "download_and_extract_archive", offline)
     with pytest.raises(DataNotFoundError) as info:
-        data.load_dogs(download=True, photos="all")
+        dogs.load_dogs(download=True, photos="all")
     message = str(info.value)
-    assert data.DOGS_URL in message and "AECORE_DATA" in message
+    assert dogs.DOGS_URL in message and "AECORE_DATA" in message
     assert str(data_root / "stanford_dogs" / "Images") in message
     assert list(data_root.iterdir()) == []
 
@@ -251,12 +251,12 @@ def test_downloaded_dogs_are_unpacked_into_the_cache_and_read_from_there(dirs, m
         write_photo(images / "n1-Akita" / "a.jpg", (40, 30))
         write_photo(images / "n2-Boxer" / "b.jpg", (30, 40))
 
-    monkeypatch.setattr(data, "download_and_extract_archive", fake_download)
-    assert list(data.load_dogs("all", size=16, photos="all", download=True).classes) == ["Akita", "Boxer"]
+    monkeypatch.setattr(dogs, "download_and_extract_archive", fake_download)
+    assert list(dogs.load_dogs("all", size=16, photos="all", download=True).classes) == ["Akita", "Boxer"]
     assert list(data_root.iterdir()) == []
-    assert data.dogs_image_dir() == cache / "stanford_dogs" / "Images"
-    monkeypatch.setattr(data, "download_and_extract_archive", lambda *a, **k: pytest.fail("downloaded again"))
-    assert len(data.load_dogs("all", size=16, photos="all")) == 2
+    assert dogs.dogs_image_dir() == cache / "stanford_dogs" / "Images"
+    monkeypatch.setattr(dogs, "download_and_extract_archive", lambda *a, **k: pytest.fail("downloaded again"))
+    assert len(dogs.load_dogs("all", size=16, photos="all")) == 2
 
 
 # -------------------------------------------------------------------- 9. concurrent runs

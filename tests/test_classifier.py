@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from aecore import classifier, objectives, train
-from aecore.data import LabelledImages
+from aecore.datasets import LabelledImages
 from aecore.train import TrainConfig
 
 

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from aecore import classifier, latent, models, objectives, train
-from aecore.data import LabelledImages
+from aecore.datasets import LabelledImages
 
 
 class ReportsMetaDevice(nn.Module):

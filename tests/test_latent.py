@@ -167,7 +167,7 @@ def test_generate_near_decodes_perturbed_codes_of_picked_sources():
 
 
 def test_augment_rare_classes_tops_up_only_the_rare_ones():
-    from aecore.data import LabelledImages
+    from aecore.datasets import LabelledImages
 
     model = models.MLPAutoencoder(image_shape=(1, 8, 8), hidden=(16,), latent_dim=4)
     labels = torch.tensor([0] * 10 + [1] * 3 + [2] * 1)

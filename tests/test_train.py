@@ -15,7 +15,7 @@ from torch.nn import functional as F
 
 from aecore import cache, lessons, models, objectives, train, utils
 from aecore.cache.code_identity import function_identity
-from aecore.data import LabelledImages
+from aecore.datasets import LabelledImages
 from aecore.train import TrainConfig
 
 CPU = torch.device("cpu")

@@ -28,7 +28,7 @@ MODEL_FILE_SUFFIX = ".pt"
 
 
 def data_fingerprint(data) -> str:
-    """Fingerprint of a :class:`~aecore.data.LabelledImages` (memoised on the object).
+    """Fingerprint of a :class:`~aecore.datasets.LabelledImages` (memoised on the object).
 
     Sets that know their origin (``data.origin``, e.g. the Stanford Dogs photos, keyed on the
     source files' content and the preprocessing settings) are identified by it, their image

@@ -1,8 +1,9 @@
 """Synthetic wafer maps: a seeded generator of the nine WM-811K failure patterns.
 
-For readers without ``LSWMD.pkl`` (see :mod:`aecore.wafer`): :func:`synthetic_wafer_maps` returns
-maps in the same form as :func:`aecore.wafer.load_wafer_maps`, each drawn on its own die grid by
-:func:`synthetic_wafer_map` and resized with the same :func:`aecore.wafer.maps_to_images`.
+For readers without ``LSWMD.pkl`` (see :mod:`aecore.datasets.wafer.wm811k`): :func:`synthetic_wafer_maps`
+returns maps in the same form as :func:`~aecore.datasets.wafer.wm811k.load_wafer_maps`, each drawn on its
+own die grid by :func:`synthetic_wafer_map` and resized with the same
+:func:`~aecore.datasets.wafer.maps.maps_to_images`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from .data import LabelledImages
-from .wafer import WAFER_CLASSES, WM811K_COUNTS, maps_to_images
+from ..images import LabelledImages
+from .maps import WAFER_CLASSES, WM811K_COUNTS, maps_to_images
 
 #: Default class counts of :func:`synthetic_wafer_maps`: WM-811K's defect classes divided by 5,
 #: and the defect-free ``none`` class cut from 29,486 to 2,500 so it does not drown the rest.
@@ -22,7 +23,7 @@ SYNTHETIC_COUNTS = {**{name: count // 5 for name, count in WM811K_COUNTS.items()
 
 def synthetic_wafer_maps(counts: int | Mapping[str, int] | None = None, *, size: int = 32, seed: int = 0,
                          encoding: str = "levels", resample: str = "nearest") -> LabelledImages:
-    """Synthetic wafer maps of the nine WM-811K patterns, as :func:`aecore.wafer.load_wafer_maps` returns them.
+    """Synthetic wafer maps of the nine WM-811K patterns, as :func:`aecore.datasets.wafer.load_wafer_maps` returns them.
 
     ``counts``: maps per class, as one number for every class or a ``{class: count}``
     dict (classes left out get none); default :data:`SYNTHETIC_COUNTS`, imbalanced like
@@ -31,7 +32,7 @@ def synthetic_wafer_maps(counts: int | Mapping[str, int] | None = None, *, size:
     :data:`WAFER_CLASSES`.
 
     Each map is drawn on its own die grid (:func:`synthetic_wafer_map`) and resized
-    like a real map (:func:`aecore.wafer.maps_to_images`).
+    like a real map (:func:`aecore.datasets.wafer.maps_to_images`).
     """
     if counts is None:
         counts = SYNTHETIC_COUNTS

@@ -1,4 +1,4 @@
-"""The synthetic wafer-map generator (aecore.wafer_synthetic)."""
+"""The synthetic wafer-map generator (aecore.datasets.wafer.synthetic)."""
 
 from __future__ import annotations
 
@@ -7,51 +7,52 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from aecore import wafer, wafer_synthetic
+from aecore.datasets.wafer import synthetic
+from aecore.datasets.wafer.maps import WAFER_CLASSES, WM811K_COUNTS
 
 
 def test_generator_is_deterministic_given_the_seed():
-    a = wafer_synthetic.synthetic_wafer_maps(5, size=16, seed=3)
-    b = wafer_synthetic.synthetic_wafer_maps(5, size=16, seed=3)
-    c = wafer_synthetic.synthetic_wafer_maps(5, size=16, seed=4)
+    a = synthetic.synthetic_wafer_maps(5, size=16, seed=3)
+    b = synthetic.synthetic_wafer_maps(5, size=16, seed=3)
+    c = synthetic.synthetic_wafer_maps(5, size=16, seed=4)
     assert torch.equal(a.images, b.images) and torch.equal(a.labels, b.labels)
     assert not torch.equal(a.images, c.images)
 
 
 def test_generator_counts_per_class():
-    every = wafer_synthetic.synthetic_wafer_maps(3, size=16)
-    assert every.class_counts() == {name: 3 for name in wafer.WAFER_CLASSES}
-    some = wafer_synthetic.synthetic_wafer_maps({"Donut": 2, "Scratch": 4}, size=16)
-    assert some.class_counts() == {"Donut": 2, "Scratch": 4} and list(some.classes) == list(wafer.WAFER_CLASSES)
+    every = synthetic.synthetic_wafer_maps(3, size=16)
+    assert every.class_counts() == {name: 3 for name in WAFER_CLASSES}
+    some = synthetic.synthetic_wafer_maps({"Donut": 2, "Scratch": 4}, size=16)
+    assert some.class_counts() == {"Donut": 2, "Scratch": 4} and list(some.classes) == list(WAFER_CLASSES)
     with pytest.raises(ValueError, match="unknown wafer classes"):
-        wafer_synthetic.synthetic_wafer_maps({"Crack": 1})
+        synthetic.synthetic_wafer_maps({"Crack": 1})
 
 
 def test_default_counts_are_imbalanced_like_wm811k():
-    counts = wafer_synthetic.SYNTHETIC_COUNTS
+    counts = synthetic.SYNTHETIC_COUNTS
     defects = {k: v for k, v in counts.items() if k != "none"}
     assert sorted(defects, key=defects.get)[:4] == ["Near-full", "Donut", "Random", "Scratch"]
-    real = {k: v for k, v in wafer.WM811K_COUNTS.items() if k != "none"}
+    real = {k: v for k, v in WM811K_COUNTS.items() if k != "none"}
     assert sorted(defects, key=defects.get) == sorted(real, key=real.get)
     assert max(counts.values()) / min(counts.values()) > 50
 
 
 def test_generator_encodes_a_round_wafer_in_three_levels():
-    maps = wafer_synthetic.synthetic_wafer_maps(4, size=32, seed=0)
+    maps = synthetic.synthetic_wafer_maps(4, size=32, seed=0)
     assert maps.images.shape == (36, 1, 32, 32)
     assert set(maps.images.unique().tolist()) <= {0.0, 0.5, 1.0}
     assert (maps.images[:, 0, 0, 0] == 0).all() and (maps.images[:, 0, -1, -1] == 0).all(), "corners are off-wafer"
     assert (maps.images[:, 0, 14:18, 14:18] > 0).all(), "the middle is on the wafer"
-    states = wafer_synthetic.synthetic_wafer_maps(2, size=16, encoding="states")
+    states = synthetic.synthetic_wafer_maps(2, size=16, encoding="states")
     assert states.images.shape == (18, 3, 16, 16) and torch.equal(states.images.sum(1), torch.ones(18, 16, 16))
 
 
 def test_raw_synthetic_map_uses_the_lswmd_encoding_on_a_die_grid():
-    raw = wafer_synthetic.synthetic_wafer_map("Edge-Ring", np.random.default_rng(0), size=32)
+    raw = synthetic.synthetic_wafer_map("Edge-Ring", np.random.default_rng(0), size=32)
     assert raw.dtype == np.uint8 and set(np.unique(raw)) == {0, 1, 2}
     assert 26 <= raw.shape[0] <= 48 and 26 <= raw.shape[1] <= 48
     with pytest.raises(ValueError, match="unknown wafer pattern"):
-        wafer_synthetic.synthetic_wafer_map("Crack", np.random.default_rng(0))
+        synthetic.synthetic_wafer_map("Crack", np.random.default_rng(0))
 
 
 def map_statistics(images: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -94,7 +95,7 @@ def map_statistics(images: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def test_each_pattern_is_distinct_in_where_and_how_dies_fail():
-    maps = wafer_synthetic.synthetic_wafer_maps(40, size=32, seed=1)
+    maps = synthetic.synthetic_wafer_maps(40, size=32, seed=1)
     stats = map_statistics(maps.images)
     median = {name: {key: values[maps.labels == k].median().item() for key, values in stats.items()}
               for k, name in enumerate(maps.classes)}

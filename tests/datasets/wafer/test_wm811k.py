@@ -1,4 +1,4 @@
-"""Wafer maps: the LSWMD.pkl loader (on a small fixture in the same schema) and the map helpers."""
+"""WM-811K: the LSWMD.pkl loader (aecore.datasets.wafer.wm811k), on a small fixture in the same schema."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 import torch
 
-from aecore import wafer, wafer_synthetic
-from aecore.data import DataNotFoundError
+from aecore.datasets.images import DataNotFoundError
+from aecore.datasets.wafer import wm811k
+from aecore.datasets.wafer.maps import WAFER_CLASSES
 
 # A 4x4 wafer: off-wafer corners, a ring of passing dies, four failing dies in the middle.
 SMALL = np.array([[0, 1, 1, 0], [1, 2, 2, 1], [1, 2, 2, 1], [0, 1, 1, 0]], dtype=np.uint8)
@@ -81,23 +82,23 @@ def test_current_pandas_cannot_read_the_legacy_fixture_alone(lswmd):
 
 
 def test_legacy_class_locations_map_to_current_ones():
-    assert wafer._modern_location("pandas.indexes.base", "Index") == ("pandas.core.indexes.base", "Index")
-    assert wafer._modern_location("pandas.indexes.range", "RangeIndex") == ("pandas.core.indexes.range", "RangeIndex")
-    assert wafer._modern_location("pandas.indexes.numeric", "Int64Index") == ("pandas.core.indexes.base", "Index")
-    assert wafer._modern_location("numpy", "dtype") == ("numpy", "dtype")
+    assert wm811k._modern_location("pandas.indexes.base", "Index") == ("pandas.core.indexes.base", "Index")
+    assert wm811k._modern_location("pandas.indexes.range", "RangeIndex") == ("pandas.core.indexes.range", "RangeIndex")
+    assert wm811k._modern_location("pandas.indexes.numeric", "Int64Index") == ("pandas.core.indexes.base", "Index")
+    assert wm811k._modern_location("numpy", "dtype") == ("numpy", "dtype")
 
 
 def test_loader_reads_the_legacy_pickle_and_cleans_the_labels(lswmd):
-    maps = wafer.load_wafer_maps(size=8)  # default path: <data root>/wafer/LSWMD.pkl
+    maps = wm811k.load_wafer_maps(size=8)  # default path: <data root>/wafer/LSWMD.pkl
     assert maps.images.shape == (5, 1, 8, 8) and maps.images.dtype == torch.float32
     assert set(maps.images.unique().tolist()) <= {0.0, 0.5, 1.0}
-    assert list(maps.classes) == list(wafer.WAFER_CLASSES)
+    assert list(maps.classes) == list(WAFER_CLASSES)
     assert [maps.classes[i] for i in maps.labels] == ["Center", "Edge-Loc", "none", "Near-full", "none"]
     assert maps.class_counts() == {"Center": 1, "Edge-Loc": 1, "Near-full": 1, "none": 2}
 
 
 def test_maps_are_stretched_to_the_square_keeping_the_three_states(lswmd):
-    maps = wafer.load_wafer_maps(lswmd, size=8)
+    maps = wm811k.load_wafer_maps(lswmd, size=8)
     expected_small = torch.from_numpy(np.kron(SMALL, np.ones((2, 2)))).float() / 2
     assert torch.equal(maps.images[0, 0], expected_small)
     wide = maps.images[1, 0]  # 3x6 -> 8x8: right half fails, left corners off-wafer
@@ -105,59 +106,51 @@ def test_maps_are_stretched_to_the_square_keeping_the_three_states(lswmd):
 
 
 def test_states_encoding_has_one_channel_per_state(lswmd):
-    maps = wafer.load_wafer_maps(lswmd, size=4, encoding="states")
+    maps = wm811k.load_wafer_maps(lswmd, size=4, encoding="states")
     assert maps.images.shape == (5, 3, 4, 4)
     assert torch.equal(maps.images.sum(1), torch.ones(5, 4, 4))
     assert torch.equal(maps.images[0].argmax(0), torch.from_numpy(SMALL).long())
 
 
-def test_area_resampling_keeps_the_share_of_each_state():
-    checker = np.tile(np.array([[1, 2], [2, 1]], dtype=np.uint8), (4, 4))  # 8x8, half of the dies fail
-    states = wafer.maps_to_images([checker], 4, encoding="states", resample="area")
-    assert torch.allclose(states[0, 1:], torch.full((2, 4, 4), 0.5))
-    nearest = wafer.maps_to_images([checker], 4, encoding="states", resample="nearest")
-    assert set(nearest.unique().tolist()) == {0.0, 1.0}
-
-
 def test_unlabelled_maps_can_be_kept_as_a_tenth_class(lswmd):
-    maps = wafer.load_wafer_maps(lswmd, size=8, include_unlabelled=True)
+    maps = wm811k.load_wafer_maps(lswmd, size=8, include_unlabelled=True)
     assert len(maps) == 7 and maps.classes[-1] == "unlabelled"
     assert maps.class_counts()["unlabelled"] == 2
 
 
 def test_max_per_class_keeps_a_seeded_subset(lswmd):
-    maps = wafer.load_wafer_maps(lswmd, size=8, max_per_class=1)
+    maps = wm811k.load_wafer_maps(lswmd, size=8, max_per_class=1)
     assert maps.class_counts() == {"Center": 1, "Edge-Loc": 1, "Near-full": 1, "none": 1}
-    again = wafer.load_wafer_maps(lswmd, size=8, max_per_class=1)
+    again = wm811k.load_wafer_maps(lswmd, size=8, max_per_class=1)
     assert torch.equal(maps.images, again.images)
 
 
 def test_second_load_reads_the_cache_not_the_pickle(lswmd, dirs, monkeypatch):
-    first = wafer.load_wafer_maps(lswmd, size=8)
+    first = wm811k.load_wafer_maps(lswmd, size=8)
     cached = list((dirs[1] / "wafer").glob("lswmd-8px-levels-*.pt"))
     assert len(cached) == 1
     assert sorted(p.name for p in lswmd.parent.iterdir()) == ["LSWMD.pkl"], "nothing written beside the source"
-    monkeypatch.setattr(wafer, "read_lswmd", lambda path: pytest.fail("the pickle was read again"))
-    second = wafer.load_wafer_maps(lswmd, size=8)
+    monkeypatch.setattr(wm811k, "read_lswmd", lambda path: pytest.fail("the pickle was read again"))
+    second = wm811k.load_wafer_maps(lswmd, size=8)
     assert torch.equal(first.images, second.images) and torch.equal(first.labels, second.labels)
 
 
 def test_changed_file_or_settings_do_not_reuse_the_cache(lswmd, dirs):
-    wafer.load_wafer_maps(lswmd, size=8)
-    wafer.load_wafer_maps(lswmd, size=16)
+    wm811k.load_wafer_maps(lswmd, size=8)
+    wm811k.load_wafer_maps(lswmd, size=16)
     write_lswmd(lswmd, FIXTURE_ROWS[:3])
-    assert len(wafer.load_wafer_maps(lswmd, size=8)) == 3
+    assert len(wm811k.load_wafer_maps(lswmd, size=8)) == 3
     assert len(list((dirs[1] / "wafer").glob("*.pt"))) == 3
 
 
 def test_a_current_pandas_pickle_loads_too(dirs):
     path = write_lswmd(dirs[0] / "modern.pkl", legacy=False)
-    assert wafer.load_wafer_maps(path, size=8).class_counts()["none"] == 2
+    assert wm811k.load_wafer_maps(path, size=8).class_counts()["none"] == 2
 
 
 def test_missing_file_gives_one_clear_error(dirs):
     with pytest.raises(DataNotFoundError) as info:
-        wafer.load_wafer_maps()
+        wm811k.load_wafer_maps()
     message = str(info.value)
     assert str(dirs[0] / "wafer" / "LSWMD.pkl") in message
     assert "AECORE_DATA" in message and "WM-811K" in message and "Kaggle" in message
@@ -168,7 +161,7 @@ def test_a_table_without_wafer_maps_is_rejected(dirs):
     path = dirs[0] / "other.pkl"
     pd.DataFrame({"a": [1, 2]}).to_pickle(path)
     with pytest.raises(ValueError, match="waferMap"):
-        wafer.load_wafer_maps(path)
+        wm811k.load_wafer_maps(path)
 
 
 @pytest.mark.parametrize("entry, expected", [
@@ -182,27 +175,9 @@ def test_a_table_without_wafer_maps_is_rejected(dirs):
     ("", None),
 ])
 def test_failure_types_are_cleaned_up(entry, expected):
-    assert wafer.clean_failure_type(entry) == expected
+    assert wm811k.clean_failure_type(entry) == expected
 
 
 def test_unknown_failure_type_is_an_error():
     with pytest.raises(ValueError, match="unknown failureType 'Crack'"):
-        wafer.clean_failure_type(np.array([["Crack"]], dtype=object))
-
-
-def test_maps_outside_the_three_states_are_rejected():
-    with pytest.raises(ValueError, match="outside"):
-        wafer.maps_to_images([np.array([[0, 3], [1, 1]])], 4)
-
-
-def test_the_synthetic_generator_is_reachable_from_wafer_as_the_notebooks_use_it():
-    assert wafer.synthetic_wafer_maps is wafer_synthetic.synthetic_wafer_maps
-    assert wafer.SYNTHETIC_COUNTS is wafer_synthetic.SYNTHETIC_COUNTS
-    with pytest.raises(AttributeError, match="synthetic_wafer_map'"):
-        wafer.synthetic_wafer_map  # only the names notebook 04 uses are forwarded
-
-
-def test_snap_levels_and_fail_fraction():
-    images = torch.tensor([0.1, 0.3, 0.6, 0.8]).view(1, 1, 2, 2)
-    assert wafer.snap_levels(images).flatten().tolist() == [0.0, 0.5, 0.5, 1.0]
-    assert wafer.fail_fraction(images).tolist() == pytest.approx([1 / 3])
+        wm811k.clean_failure_type(np.array([["Crack"]], dtype=object))

@@ -1,43 +1,33 @@
-"""Data sets as in-memory tensors: MNIST (via torchvision) and Stanford Dogs (JPEG folders).
+"""Stanford Dogs: JPEG folders, one per breed, as square :class:`LabelledImages` with an ``origin``.
 
 Layout of the data root (``aecore.config.data_root()``, i.e. ``$AECORE_DATA``)::
 
-    <data root>/MNIST/raw/train-images-idx3-ubyte.gz ... (the four original files)
     <data root>/stanford_dogs/Images/<wnid>-<breed>/<image>.jpg
 
-The data root is only ever read (it may be read-only, e.g. a shared course folder).
-Everything derived from it -- unpacked IDX files, resized image tensors -- and every
-download is written to the cache root (``$AECORE_CACHE``); a downloaded Stanford Dogs
-archive is unpacked into ``<cache root>/stanford_dogs/Images``.
+The data root is only ever read. The resized image tensors are cached under
+``<cache root>/stanford_dogs/``; a downloaded archive is unpacked into
+``<cache root>/stanford_dogs/Images``.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
-import math
 import os
 import shutil
-import struct
 import tempfile
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Sequence
 
 import torch
 from PIL import Image, UnidentifiedImageError
-from torchvision.datasets import MNIST
 from torchvision.datasets.utils import download_and_extract_archive
 from tqdm.auto import tqdm
 
-from .config import cache_root, data_root, dogs_photos
-from .utils import atomic_path, check_number, file_md5, stable_hash
-
-MNIST_CLASSES = tuple(str(d) for d in range(10))
-# The four original MNIST files and their MD5 sums (the ones torchvision checks too).
-MNIST_MD5 = dict(MNIST.resources)
+from ..config import cache_root, data_root, dogs_photos
+from ..utils import atomic_path, stable_hash
+from .images import DataNotFoundError, LabelledImages, missing_data_message, stratified_sample
 
 DOGS_URL = "http://vision.stanford.edu/aditya86/ImageNetDogs/images.tar"
 DOGS_TAR_MD5 = "1bb1f2a596ae7057f99d7d75860002ef"
@@ -49,181 +39,6 @@ DOGS_PREPROCESSING = {"version": 1, "crop": "centre square", "resample": "bicubi
 # Largest share of undecodable photos that load_dogs skips (with a warning) rather than fails on.
 MAX_BAD_PHOTO_SHARE = 0.1
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
-
-
-class DataNotFoundError(FileNotFoundError):
-    """Raised when a data set is neither on disk nor allowed to be downloaded."""
-
-
-@dataclass
-class LabelledImages:
-    """A labelled image set held in memory.
-
-    ``images``: float32 tensor (N, C, H, W) with values in [0, 1];
-    ``labels``: int64 tensor (N,); ``classes``: class names indexed by label.
-    ``origin``: for sets decoded from lossy files (Stanford Dogs), a hash of the source files'
-    contents and the preprocessing settings, which then identifies the set in the model cache
-    (decoders may differ in the last bit between installs); None: the pixels identify it.
-    A set with an origin must not be changed in place.
-    """
-
-    images: torch.Tensor
-    labels: torch.Tensor
-    classes: Sequence[str]
-    origin: str | None = field(default=None, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.images.ndim != 4:
-            raise ValueError(f"images must have shape (N, C, H, W), got {tuple(self.images.shape)}")
-        if len(self.images) != len(self.labels):
-            raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """(C, H, W) of one image."""
-        return tuple(self.images.shape[1:])  # type: ignore[return-value]
-
-    def subset(self, n: int | None, seed: int = 0) -> "LabelledImages":
-        """A random subset of ``n`` items (all items, unchanged, when ``n`` is None or >= len)."""
-        if n is None or n >= len(self):
-            return self
-        if n <= 0:
-            raise ValueError(f"subset size must be positive, got {n}")
-        index = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
-        return LabelledImages(self.images[index], self.labels[index], self.classes,
-                              self._derived_origin("subset", n, seed))
-
-    def _derived_origin(self, *how) -> str | None:
-        """The origin of a set derived from this one by ``how`` (None if this set has none)."""
-        return None if self.origin is None else stable_hash({"from": self.origin, "how": list(how)})
-
-    def limit_per_class(self, n: int | None, seed: int = 0) -> "LabelledImages":
-        """A seeded random subset with at most ``n`` items of each class, in the original order
-        (all items, unchanged, when ``n`` is None)."""
-        if n is None:
-            return self
-        check_number("limit per class", n, whole=True, minimum=1)
-        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
-        taken = torch.zeros(len(self.classes), dtype=torch.long)
-        keep = []
-        for i in order.tolist():
-            label = int(self.labels[i])
-            if taken[label] < n:
-                taken[label] += 1
-                keep.append(i)
-        index = torch.tensor(sorted(keep), dtype=torch.long)
-        return LabelledImages(self.images[index], self.labels[index], self.classes,
-                              self._derived_origin("limit_per_class", n, seed))
-
-    def class_counts(self) -> dict[str, int]:
-        """Number of items per class name (classes with no item are left out)."""
-        counts = torch.bincount(self.labels, minlength=len(self.classes))
-        return {self.classes[i]: int(c) for i, c in enumerate(counts) if c > 0}
-
-
-# --------------------------------------------------------------------------- MNIST
-
-
-def missing_data_message(name: str, expected: Path, how: str) -> str:
-    """The text of a :class:`DataNotFoundError`: data set ``name`` is not at ``expected``; set
-    AECORE_DATA (named with its current value) or get it as ``how`` says."""
-    return (
-        f"{name} not found: expected {expected}.\n"
-        f"Either point AECORE_DATA at a folder that contains it (now: {data_root()}), "
-        f"or download it: {how}"
-    )
-
-
-def load_mnist(split: str = "train", *, download: bool = False, limit: int | None = None,
-               seed: int = 0) -> LabelledImages:
-    """MNIST digits as a :class:`LabelledImages` of shape (N, 1, 28, 28) in [0, 1].
-
-    ``split`` is ``"train"`` (60,000) or ``"test"`` (10,000); ``limit`` keeps a seeded
-    random subset. The four original ``.gz`` files are looked for in
-    ``<data root>/MNIST/raw``; they are checked (MD5) and unpacked into the cache, never
-    beside the source. With ``download=True`` torchvision fetches missing files.
-    """
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    work = _prepare_mnist(download)
-    dataset = MNIST(str(work), train=(split == "train"), download=False)
-    images = dataset.data.unsqueeze(1).float().div_(255.0)
-    labels = dataset.targets.long()
-    return LabelledImages(images, labels, MNIST_CLASSES).subset(limit, seed)
-
-
-def mnist_root(download: bool = False) -> Path:
-    """torchvision's ``root`` for MNIST in the cache (``<cache>/mnist``), with the four files
-    unpacked and checked there (see :func:`load_mnist`): ``torchvision.datasets.MNIST(mnist_root())``."""
-    return _prepare_mnist(download)
-
-
-def _prepare_mnist(download: bool) -> Path:
-    """Make sure valid unpacked MNIST files exist under the cache; return torchvision's root for them.
-
-    The ``.gz`` files from ``<data root>/MNIST/raw`` are copied into the cache, checked
-    against their MD5 and unpacked there. Without them, ``download=True`` lets
-    torchvision fetch (and check) the files into the cache. Unpacked files whose size
-    does not match their IDX header (e.g. truncated) are reported and rebuilt.
-    """
-    work = cache_root() / "mnist"
-    raw = work / "MNIST" / "raw"
-    unpacked = [raw / Path(name).stem for name in MNIST_MD5]
-    present = [path for path in unpacked if path.is_file()]
-    broken = {path: problem for path in present if (problem := _idx_problem(path))}
-    if len(present) == len(unpacked) and not broken:  # already unpacked
-        return work
-    if broken:
-        warnings.warn("Rebuilding invalid unpacked MNIST files in the cache: "
-                      + "; ".join(f"{path} ({problem})" for path, problem in broken.items()))
-        for path in broken:  # derived files: torchvision only re-extracts missing ones
-            path.unlink()
-    source = data_root() / "MNIST" / "raw"
-    present = [name for name in MNIST_MD5 if (source / name).is_file()]
-    if len(present) == len(MNIST_MD5):
-        for name, md5 in MNIST_MD5.items():
-            if file_md5(source / name) != md5:
-                raise ValueError(
-                    f"{source / name} is corrupt (its MD5 differs from {md5}). Replace it with the "
-                    "original file, or remove it and load with download=True."
-                )
-            with atomic_path(raw / name) as tmp:
-                shutil.copyfile(source / name, tmp)
-            with atomic_path(raw / Path(name).stem) as tmp:
-                with gzip.open(raw / name, "rb") as src, open(tmp, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-        return work
-    if not download:
-        missing = sorted(set(MNIST_MD5) - set(present))
-        raise DataNotFoundError(
-            missing_data_message("MNIST", source, "aecore.data.load_mnist(..., download=True)")
-            + f"\nMissing files: {', '.join(missing)}"
-        )
-    MNIST(str(work), train=True, download=True)  # torchvision: fetch, verify MD5, unpack
-    return work
-
-
-def _idx_problem(path: Path) -> str | None:
-    """Why an unpacked MNIST IDX file (``...-idx3-ubyte``: 3 dimensions) is unusable, or None if it is fine.
-
-    Checks the header (unsigned bytes, the number of dimensions in the file name) and
-    that the file size is the header's 4 + 4 * ndim bytes plus one byte per value.
-    """
-    ndim = int(path.name.split("-idx")[1][0])
-    header_size = 4 + 4 * ndim
-    with open(path, "rb") as fh:
-        header = fh.read(header_size)
-    if len(header) < header_size or header[:4] != bytes([0, 0, 8, ndim]):
-        return f"not an IDX file of unsigned bytes with {ndim} dimensions"
-    expected = header_size + math.prod(struct.unpack(f">{ndim}I", header[4:]))
-    size = path.stat().st_size
-    return None if size == expected else f"{size} bytes, but its header says {expected}"
-
-
-# ------------------------------------------------------------------- Stanford Dogs
 
 
 def dogs_image_dir() -> Path:
@@ -272,7 +87,7 @@ def load_dogs(split: str = "train", *, size: int = 64, test_fraction: float = 0.
     if not _has_images(folder):
         if not download:
             raise DataNotFoundError(missing_data_message(
-                "Stanford Dogs", folder, "aecore.data.load_dogs(..., download=True) "
+                "Stanford Dogs", folder, "aecore.datasets.load_dogs(..., download=True) "
                 f"(fetches {DOGS_URL}, 757 MB)"))
         folder = _download_dogs()
     images_u8, labels, classes, digests = _dogs_tensor(folder, size)
@@ -318,33 +133,6 @@ def describe_dog_photos(train: LabelledImages, test: LabelledImages, photos: int
     else:
         how = f"all {found:,} photos on disk, within the {budget:,}-photo budget (AECORE_DOGS=all uses every photo)"
     return f"{len(train):,} training and {len(test):,} test photos, drawn from {how}"
-
-
-def stratified_sample(labels: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
-    """Sorted indices (n,) of a seeded subset of ``labels`` (N,) that keeps each class's share.
-
-    Class ``c`` with ``N_c`` items gets ``n * N_c / N`` of them, rounded so that the quotas add
-    up to ``n`` (largest remainders first, ties to the lower class); within a class the items
-    are a seeded random choice. ``n >= N`` returns every index.
-    """
-    total = len(labels)
-    if n >= total:
-        return torch.arange(total)
-    if n <= 0:
-        raise ValueError(f"subset size must be positive, got {n}")
-    counts = torch.bincount(labels)
-    exact = counts.double() * n / total
-    quota = exact.floor().long()
-    short = n - int(quota.sum())
-    remainders = exact - quota
-    order = sorted(range(len(counts)), key=lambda c: (-float(remainders[c]), c))
-    quota[order[:short]] += 1
-    generator = torch.Generator().manual_seed(seed)
-    chosen = []
-    for label, k in enumerate(quota.tolist()):
-        members = torch.nonzero(labels == label).flatten()
-        chosen.append(members[torch.randperm(len(members), generator=generator)[:k]])
-    return torch.cat(chosen).sort().values
 
 
 def _download_dogs() -> Path:
@@ -505,28 +293,3 @@ def load_square_image(path: Path | BinaryIO, size: int) -> torch.Tensor:
         img = img.resize((size, size), Image.Resampling.BICUBIC, box=(left, top, left + side, top + side),
                          reducing_gap=3.0)
         return torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).view(size, size, 3).permute(2, 0, 1)
-
-
-# --------------------------------------------------------------------------- splits
-
-
-def stratified_split(data: LabelledImages, test_fraction: float = 0.25,
-                     seed: int = 0) -> tuple[LabelledImages, LabelledImages]:
-    """Seeded (train, test) split that keeps each class's share: per class, ``test_fraction`` of its items.
-
-    Each class with at least two items puts at least one in each part, so that rare
-    classes can be both learned and measured. Both parts keep the original order.
-    """
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
-    generator = torch.Generator().manual_seed(seed)
-    test_index = []
-    for label in torch.unique(data.labels).tolist():
-        members = torch.nonzero(data.labels == label).flatten()
-        members = members[torch.randperm(len(members), generator=generator)]
-        n_test = min(max(1, round(test_fraction * len(members))), len(members) - 1) if len(members) > 1 else 0
-        test_index.append(members[:n_test])
-    is_test = torch.zeros(len(data), dtype=torch.bool)
-    is_test[torch.cat(test_index)] = True
-    part = lambda mask: LabelledImages(data.images[mask], data.labels[mask], data.classes)
-    return part(~is_test), part(is_test)
