@@ -24,10 +24,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import config
-from .utils import stable_hash
+from .. import config
+from ..utils import stable_hash
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the aecore package
 # Files of the package that cannot change a notebook's output.
 _IGNORED_PARTS = ("__pycache__",)
 _IGNORED_SUFFIXES = (".pyc", ".pyo")
