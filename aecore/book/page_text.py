@@ -1,6 +1,6 @@
 """Compare two builds of the book by what a reader sees: the visible text of each chapter page.
 
-Usage (:func:`main`):
+Usage:
     python tools/page_text.py dump [BUILD_HTML_DIR] OUT_DIR    write <page>.txt per chapter page
     python tools/page_text.py compare DIR_A DIR_B              list the lines that differ (exit 1 if any)
 

@@ -109,7 +109,8 @@ def _small_book(root: Path) -> Path:
     (book / "intro.md").write_text("# Intro\n")
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("# Lab\n\nThe prose states that 2 exceeds 3."),
-        nbformat.v4.new_code_cell("from aecore.book.report import claim\nclaim('two exceeds three', 2 > 3, two=2, three=3)",
+        nbformat.v4.new_code_cell("from aecore.book.report import claim\n"
+                                  "claim('two exceeds three', 2 > 3, two=2, three=3)",
                                   metadata={"tags": ["remove-input"]}),
         nbformat.v4.new_markdown_cell("The rest of the page."),
     ])

@@ -1,4 +1,5 @@
-"""The book's display of solution regions (aecore.book.solution_display, the extension book/_ext/solution_regions.py): markers dropped, the region highlighted."""
+"""The book's display of solution regions (aecore.book.solution_display, the extension
+book/_ext/solution_regions.py): markers dropped, the region highlighted."""
 
 from __future__ import annotations
 
