@@ -52,7 +52,7 @@ weights: $(STAMP)
 
 # The Colab path: a fresh venv without aecore runs a notebook whose first cell installs it from this
 # checkout (minutes, and PyTorch downloads on the first run), so it is not part of `make test`.
-check-bootstrap:
+check-bootstrap: $(STAMP)
 	tools/check_bootstrap.sh
 
 clean-book:

@@ -26,7 +26,7 @@ Environment variables
 ``AECORE_NOTEBOOK`` the notebook this process runs, when it does not call
                     :func:`set_notebook` (recorded beside the models it uses).
 ``AECORE_STRICT``   ``1`` makes a claim the prose states that this run does not reproduce
-                    (:func:`aecore.report.claim`) raise instead of showing a warning on the
+                    (:func:`aecore.book.report.claim`) raise instead of showing a warning on the
                     page; ``make test``, CI and the claims benchmark set it. Default: off.
 ``AECORE_CLAIMS_LOG`` a file every claim's verdict is appended to (one JSON line each), for
                     ``benchmarks/claims.py``. Default: none.

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from aecore.config import pick_device
-from aecore.report import benchmark_path
+from aecore.book.report import benchmark_path
 from aecore.utils import atomic_path
 
 REPO = Path(__file__).resolve().parent.parent

@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import nbformat  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 
-from aecore.report import benchmark_path  # noqa: E402
+from aecore.book.report import benchmark_path  # noqa: E402
 from benchmarks._results import provenance, save_benchmark  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent

@@ -43,7 +43,7 @@ import torch  # noqa: E402
 
 import aecore  # noqa: E402  (first: flushes denormals before any torch work)
 from aecore import classifier, latent, metrics, models, noise, objectives, recipes  # noqa: E402
-from aecore.report import load_benchmark  # noqa: E402
+from aecore.book.report import load_benchmark  # noqa: E402
 from aecore.train import evaluate, fit_or_load  # noqa: E402
 from benchmarks._results import save_benchmark  # noqa: E402
 

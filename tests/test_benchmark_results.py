@@ -6,7 +6,7 @@ import subprocess
 import pytest
 import torch
 
-from aecore import report
+from aecore.book import report
 from benchmarks import _results
 
 

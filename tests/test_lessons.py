@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from aecore import checks, lessons
+from aecore.book.notebook_format import BEGIN
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-BEGIN = "### BEGIN SOLUTION"
 
 # What a notebook's exercise cell may use without defining it: the imports of the labs' first cells.
 PRELUDE = """

@@ -6,12 +6,13 @@
 #
 # 1. A new venv in a temporary folder gets what a hosted Jupyter has before a notebook runs: a
 #    kernel (ipykernel, nbclient) and, as in Colab, torch and torchvision. Not aecore.
-# 2. tools/bootstrap_cell.py --source writes a copy of the notebook, outside the checkout, whose
-#    bootstrap cell installs aecore from this checkout instead of the repository url in
-#    _config.yml (the notebook in notebooks/ is not changed). The copy is executed top to bottom
-#    with nbclient in that venv, in the quick profile. Its bootstrap cell finds no aecore and
-#    pip-installs it from the checkout: a plain, non-editable install, as from the repository url
-#    in Colab. pip builds from a copy of the checkout's files (tracked, and untracked but not
+# 2. tools/bootstrap_cell.py --source, run by the checkout's own environment (.venv, as `make`
+#    installs it; TOOLS_PYTHON picks another interpreter with aecore), writes a copy of the
+#    notebook, outside the checkout, whose bootstrap cell installs aecore from this checkout
+#    instead of the repository url in _config.yml (the notebook in notebooks/ is not changed).
+#    The copy is executed top to bottom with nbclient in that venv, in the quick profile. Its
+#    bootstrap cell finds no aecore and pip-installs it from the checkout: a plain, non-editable
+#    install, as from the repository url in Colab. pip builds from a copy of the checkout's files (tracked, and untracked but not
 #    ignored), so no build/ folder lands in the checkout. The other dependencies come from the
 #    package index; PIP_CONSTRAINT=constraints.txt keeps every version, torch's included, at its pin.
 # 3. It checks that the copy's first cell is the bootstrap cell and installs from the checkout,
@@ -48,7 +49,7 @@ git ls-files -z --cached --others --exclude-standard \
   | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
   | tar --null -T - -cf - | tar -xf - -C "$WORK/checkout"
 step "a copy of $(basename "$NOTEBOOK") whose first cell installs aecore from the checkout"
-"$PY" tools/bootstrap_cell.py --source "$WORK/checkout" --out "$WORK/run" "$NOTEBOOK"
+PYTHONPATH="$ROOT" "${TOOLS_PYTHON:-$ROOT/.venv/bin/python}" tools/bootstrap_cell.py --source "$WORK/checkout" --out "$WORK/run" "$NOTEBOOK"
 step "executing it in $WORK/run (quick profile)"
 PIP_CONSTRAINT="$ROOT/constraints.txt" AECORE_PROFILE=quick AECORE_CACHE="${AECORE_CACHE:-$WORK/cache}" \
   "$PY" - "$WORK/run/$(basename "$NOTEBOOK")" "$WORK/checkout" <<'EOF'

@@ -147,7 +147,7 @@ def execute_before_reading(app, env, docnames) -> None:
 
 
 def setup(app):
-    from aecore.build_inputs import build_inputs
+    from aecore.book.build_inputs import build_inputs
     from aecore.config import profile
 
     app.add_config_value("aecore_notebook_workers", 2, "env")

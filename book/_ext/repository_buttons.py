@@ -1,5 +1,7 @@
 """Sphinx extension: the book's repository and launch buttons follow ``repository: url:`` in _config.yml.
 
+The work is done in :mod:`aecore.book.repository_buttons`; this file says when.
+
 Loaded through ``sphinx: local_extensions`` in _config.yml. The course's repository is set in one
 place, ``repository: url:``, and it is empty until a course sets its fork. Jupyter Book refuses
 ``use_repository_button: true`` without a url, and sphinx-book-theme's launch buttons crash the
@@ -15,62 +17,11 @@ It also corrects the launch links' path. The theme builds it as ``<path_to_book>
 repository instead, ``notebooks/<name>.ipynb``.
 """
 
-from __future__ import annotations
-
-from pathlib import Path, PurePosixPath
-
-# The launch_buttons keys that name a service; each one builds a link into the repository.
-LAUNCH_SERVICES = ("binderhub_url", "jupyterhub_url", "colab_url", "deepnote_url", "jupyterlite_url", "thebe")
-REPOSITORY_BUTTONS = ("use_repository_button", "use_issues_button")
-
-
-def follow_repository_setting(theme_options: dict) -> dict:
-    """``theme_options`` (sphinx-book-theme's) with the repository, issues and launch buttons on when
-    ``repository_url`` is set and off when it is empty."""
-    options = dict(theme_options)
-    has_repository = bool(str(options.get("repository_url") or "").strip())
-    for switch in REPOSITORY_BUTTONS:
-        options[switch] = has_repository
-    if not has_repository:
-        options["launch_buttons"] = {key: value for key, value in (options.get("launch_buttons") or {}).items()
-                                     if key not in LAUNCH_SERVICES}
-    return options
-
-
-def repository_path(source: Path, srcdir: Path, path_to_docs: str) -> str | None:
-    """``source``'s path in the repository (symbolic links resolved, '/'-separated), the repository
-    being ``srcdir`` minus ``path_to_docs``; None if it lies outside."""
-    root = Path(srcdir).resolve()
-    for _ in PurePosixPath(path_to_docs.strip("/")).parts:
-        root = root.parent
-    try:
-        return Path(source).resolve().relative_to(root).as_posix()
-    except ValueError:
-        return None
-
-
-def _set_buttons(app, config) -> None:
-    config.html_theme_options = follow_repository_setting(config.html_theme_options)
-
-
-def _real_launch_paths(app, pagename, templatename, context, doctree) -> None:
-    groups = [g for g in context.get("header_buttons", []) if g.get("label") == "launch-buttons"]
-    if not groups:
-        return
-    source = Path(app.env.doc2path(pagename))
-    docs = str(app.config.html_theme_options.get("path_to_docs") or "").strip("/")
-    shown = f"{docs}/{pagename}{source.suffix}" if docs else f"{pagename}{source.suffix}"
-    real = repository_path(source, Path(app.srcdir), docs)
-    if real is None or real == shown:
-        return
-    for group in groups:
-        for button in group.get("buttons", []):
-            if "url" in button:
-                button["url"] = button["url"].replace(shown, real)
+from aecore.book.repository_buttons import real_launch_paths, set_buttons
 
 
 def setup(app):
-    app.connect("config-inited", _set_buttons)
+    app.connect("config-inited", set_buttons)
     # after sphinx-book-theme's add_launch_buttons (priority 501) has built the links
-    app.connect("html-page-context", _real_launch_paths, priority=502)
+    app.connect("html-page-context", real_launch_paths, priority=502)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

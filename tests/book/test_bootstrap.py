@@ -21,14 +21,12 @@ import yaml
 from jupyter_book.config import get_final_config
 
 from aecore import config
-from file_modules import load_file_module
+from aecore.book import bootstrap
+from aecore.book import repository_buttons as buttons
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
-
-bootstrap = load_file_module("bootstrap_cell", ROOT / "tools" / "bootstrap_cell.py")
-buttons = load_file_module("repository_buttons", ROOT / "book" / "_ext" / "repository_buttons.py")
 
 URL_REQUIREMENT = bootstrap.install_requirement("https://github.com/some-course/labs/", "main")
 

@@ -1,5 +1,5 @@
-"""The student edition (tools/make_student.py) and the book's links to it (book/_ext/student_links.py),
-on small synthetic notebooks: the real notebooks are covered by tests/test_student_edition.py."""
+"""The student edition (aecore.book.edition) and the book's links to it (aecore.book.student_links),
+on small synthetic notebooks: the real notebooks are covered by tests/book/test_student_edition.py."""
 
 from __future__ import annotations
 
@@ -11,13 +11,11 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbformat import v4
-from file_modules import load_file_module
 
-ROOT = Path(__file__).resolve().parent.parent
+from aecore.book import edition as ms
+from aecore.book import student_links as links_ext
 
-
-ms = load_file_module("make_student", ROOT / "tools" / "make_student.py")
-links_ext = load_file_module("student_links", ROOT / "book" / "_ext" / "student_links.py")
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 BOOTSTRAP = 'import importlib.util\nif importlib.util.find_spec("aecore") is None:\n    raise ModuleNotFoundError("x")'
 
@@ -269,7 +267,7 @@ def test_the_student_notebook_stops_at_its_exercise_and_runs_with_the_solutions(
 
 
 # ---------------------------------------------------------------------------------------------------
-# the book's links (book/_ext/student_links.py)
+# the book's links (aecore.book.student_links, the extension book/_ext/student_links.py)
 
 
 def test_the_note_links_to_the_student_notebook_and_to_colab():

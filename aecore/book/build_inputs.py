@@ -10,8 +10,11 @@ Sphinx itself only notices a changed page source. The inputs (:func:`build_input
 * ``data``: the raw data files under the data root, by path, size and modification time (a
   replaced, added or removed photo changes it; their bytes are not read, so this stays fast
   for the 20,580-photo download);
-* ``code``: the SHA-256 of every file of the installed ``aecore`` package (its modules, the
-  recipes among them, and the benchmark results the chapters show).
+* ``code``: the SHA-256 of every Python file of the installed ``aecore`` package (its modules,
+  the recipes among them) and of the benchmark results files the chapters read
+  (:func:`results_read`: those named in a notebook's call of ``benchmark_results``,
+  ``benchmark_table`` or ``load_benchmark``). Results that no chapter reads (such as the
+  claims of ``benchmarks/claims.py``) are not inputs: writing them re-executes nothing.
 
 The trained models stay in the model cache, whose keys cover the data and the recipes, so a
 re-execution after such a change is cheap unless it changes what a model is trained on.
@@ -20,29 +23,51 @@ re-execution after such a change is cheap unless it changes what a model is trai
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
-from . import config
-from .utils import stable_hash
+from .. import config
+from ..utils import stable_hash
+from .report import benchmark_path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-# Files of the package that cannot change a notebook's output.
-_IGNORED_PARTS = ("__pycache__",)
-_IGNORED_SUFFIXES = (".pyc", ".pyo")
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the aecore package
+NOTEBOOKS_DIR = config.REPO_ROOT / "notebooks"
+# A chapter reading benchmark results: report.benchmark_results("name", ...), benchmark_table("name"),
+# load_benchmark("name"); group 1: the name.
+_READS_RESULTS = re.compile(r"\b(?:benchmark_results|benchmark_table|load_benchmark)\(\s*[\"'](\w+)[\"']")
 
 
-def code_digest(package_dir: Path = PACKAGE_DIR) -> str:
-    """SHA-256 (hex) over the relative paths and bytes of every file under ``package_dir`` (the aecore
-    package by default), in sorted order; caches (``__pycache__``, ``.pyc``) are left out."""
+def results_read(notebooks_dir: Path = NOTEBOOKS_DIR) -> list[str]:
+    """The names of the benchmark results (``benchmarks/<name>.py``'s) that the code cells of the
+    notebooks ``notebooks_dir/*.ipynb`` read, sorted; [] without notebooks (an installed copy)."""
+    names = set()
+    for path in sorted(notebooks_dir.glob("*.ipynb")):
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            if cell["cell_type"] == "code":
+                source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+                names.update(_READS_RESULTS.findall(source))
+    return sorted(names)
+
+
+def code_digest(package_dir: Path = PACKAGE_DIR, results: Iterable[Path] | None = None) -> str:
+    """SHA-256 (hex) over the relative paths and bytes of every ``*.py`` file under ``package_dir``
+    (the aecore package by default), in sorted order, then over the name and bytes of each file of
+    ``results`` ("absent" for a missing one). ``results`` defaults to the benchmark results files the
+    notebooks read (:func:`results_read`); other files of the package are left out."""
+    if results is None:
+        results = [benchmark_path(name) for name in results_read()]
     digest = hashlib.sha256()
-    for path in sorted(package_dir.rglob("*")):
-        if not path.is_file() or path.suffix in _IGNORED_SUFFIXES \
-                or any(part in _IGNORED_PARTS for part in path.relative_to(package_dir).parts):
+    for path in sorted(package_dir.rglob("*.py")):
+        if not path.is_file() or "__pycache__" in path.relative_to(package_dir).parts:
             continue
         digest.update(path.relative_to(package_dir).as_posix().encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
+    for path in sorted(Path(p) for p in results):
+        digest.update(f"results/{path.name}".encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest() if path.is_file() else b"absent")
     return digest.hexdigest()
 
 

@@ -1,6 +1,6 @@
 """The student edition of the real notebooks, executed (quick profile, strict mode).
 
-For each notebook with solution regions, its student version (tools/make_student.py) is executed cell
+For each notebook with solution regions, its student version (aecore.book.edition) is executed cell
 by cell in one kernel, "stop and continue":
 
 - an exercise cell must raise NotImplementedError with the message of one of its stubs; the source
@@ -19,7 +19,7 @@ what the book shows.
 
 A glued value is read as myst-nb's ``glue`` stores it: a ``display_data`` output whose metadata has
 ``scrapbook: {name, mime_prefix}``, its mime types prefixed by ``application/papermill.record/`` when
-glued with ``display=False`` (as ``aecore.report.glue_values`` does). The value compared is its
+glued with ``display=False`` (as ``aecore.book.report.glue_values`` does). The value compared is its
 ``text/plain``, read back as a Python literal (``np.float64(1.5)`` and ``tensor(1.5)`` too) where it
 is one, else the text.
 """
@@ -40,9 +40,10 @@ import yaml
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbformat import v4
-from file_modules import load_file_module
 
-ROOT = Path(__file__).resolve().parent.parent
+from aecore.book import edition as ms
+
+ROOT = Path(__file__).resolve().parent.parent.parent
 NOTEBOOKS_DIR = ROOT / "notebooks"
 # A hang guard, not a speed check: the book's own per-cell limit (_config.yml), so that a 2-core box
 # shared with another job (once 600 s was too short for Lab 1's L2 cell) fails only on a real hang.
@@ -52,7 +53,6 @@ RELATIVE_TOLERANCE = 1e-6
 # cache): no two runs agree on them, so they are only checked to be positive numbers of seconds.
 LIVE_TIMINGS = {"load_seconds"}
 
-ms = load_file_module("make_student", ROOT / "tools" / "make_student.py")
 
 SOURCES = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 WITH_REGIONS = [p for p in SOURCES if ms.has_regions(nbformat.read(p, as_version=4))]

@@ -1,4 +1,5 @@
-"""The book's display of solution regions (book/_ext/solution_regions.py): markers dropped, the region highlighted."""
+"""The book's display of solution regions (aecore.book.solution_display, the extension
+book/_ext/solution_regions.py): markers dropped, the region highlighted."""
 
 from __future__ import annotations
 
@@ -11,10 +12,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.file_modules import load_file_module
+from aecore.book import solution_display as regions_ext
 
-ROOT = Path(__file__).resolve().parent.parent
-regions_ext = load_file_module("solution_regions", ROOT / "book" / "_ext" / "solution_regions.py")
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 CELL = textwrap.dedent("""\
     def area(side):

@@ -1,6 +1,6 @@
 """Helpers to put computed numbers into the book: start a chapter, glue several values, show a table,
 keep results with short ids (:class:`Results`), show training times, and read the results that
-``benchmarks/*.py`` wrote. :func:`claim` (from :mod:`aecore.claims`) guards a sentence of the prose."""
+``benchmarks/*.py`` wrote. :func:`claim` (from :mod:`aecore.book.claims`) guards a sentence of the prose."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from . import config
+from .. import config
 from .claims import ClaimNotReproduced, claim  # noqa: F401  (claims are part of what a chapter reports)
 
 
@@ -21,7 +21,7 @@ def start_chapter(name: str, settings: Any = None) -> None:
     if given."""
     import torch
 
-    from . import __version__
+    from .. import __version__
 
     config.set_notebook(name)
     line = (f"aecore {__version__} | profile: {config.profile()} | device: {config.pick_device()} | "
@@ -224,7 +224,7 @@ def _plain(value: Any) -> Any:
 
 
 # Benchmark results ship inside the package, so an installed copy (Colab) shows the same tables.
-BENCHMARK_RESULTS = Path(__file__).resolve().parent / "benchmark_results"
+BENCHMARK_RESULTS = Path(__file__).resolve().parent.parent / "benchmark_results"
 
 
 def benchmark_path(name: str) -> Path:

@@ -1,4 +1,5 @@
-"""tools/check_book.py on small synthetic notebooks and build folders (no real book build)."""
+"""The built-book check (aecore.book.check, run as tools/check_book.py) on small synthetic notebooks and
+build folders (no real book build)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aecore.config import REPO_ROOT
-from file_modules import load_file_module
-
-check_book = load_file_module("check_book", REPO_ROOT / "tools" / "check_book.py")
+from aecore.book import check as check_book
 
 PAGE = "notebooks/lab"
 

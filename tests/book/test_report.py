@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from aecore import report
-from aecore.report import Results, Table
+from aecore.book import report
+from aecore.book.report import Results, Table
 
 
 def test_table_formats_columns_and_escapes_html():
@@ -92,7 +92,7 @@ def test_results_refuse_ids_that_make_ambiguous_or_unknown_names():
 
 
 def test_glue_values_glues_each_keyword_without_display(glued):
-    from aecore.report import glue_values
+    from aecore.book.report import glue_values
 
     glue_values(a=1, b="x")
     assert glued == [("a", 1, False), ("b", "x", False)]
@@ -134,7 +134,7 @@ def test_points_phrase_gives_the_change_in_whole_percentage_points_and_its_direc
 def test_load_benchmark_adds_the_provenance_to_the_caption(tmp_path, monkeypatch):
     import json
 
-    from aecore import report
+    from aecore.book import report
 
     monkeypatch.setattr(report, "BENCHMARK_RESULTS", tmp_path / "benchmark_results")
     with pytest.raises(FileNotFoundError, match=r"python benchmarks/demo\.py"):

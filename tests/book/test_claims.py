@@ -1,4 +1,4 @@
-"""Named claims (aecore.claims): strict mode raises, otherwise a visible warning; the book reports them."""
+"""Named claims (aecore.book.claims): strict mode raises, otherwise a visible warning; the book reports them."""
 
 from __future__ import annotations
 
@@ -14,12 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-from aecore import claims, config
+from aecore import config
+from aecore.book import check as check_book
+from aecore.book import claims
+from aecore.book.report import ClaimNotReproduced, claim
 from aecore.config import REPO_ROOT
-from aecore.report import ClaimNotReproduced, claim
-from file_modules import load_file_module
-
-check_book = load_file_module("check_book", REPO_ROOT / "tools" / "check_book.py")
 
 
 @pytest.fixture
@@ -110,7 +109,8 @@ def _small_book(root: Path) -> Path:
     (book / "intro.md").write_text("# Intro\n")
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("# Lab\n\nThe prose states that 2 exceeds 3."),
-        nbformat.v4.new_code_cell("from aecore.report import claim\nclaim('two exceeds three', 2 > 3, two=2, three=3)",
+        nbformat.v4.new_code_cell("from aecore.book.report import claim\n"
+                                  "claim('two exceeds three', 2 > 3, two=2, three=3)",
                                   metadata={"tags": ["remove-input"]}),
         nbformat.v4.new_markdown_cell("The rest of the page."),
     ])

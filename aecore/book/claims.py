@@ -30,7 +30,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import config
+from .. import config
 
 # The class of the warning's HTML block; tools/check_book.py looks for it in the built pages.
 WARNING_CLASS = "aecore-claim-not-reproduced"
