@@ -11,7 +11,7 @@ Typical use in a notebook::
                                 loss=objectives.reconstruction_bce)
 
 The labs write their objectives from :mod:`aecore.lessons` (the reference implementations of the
-exercises, which :mod:`aecore.checks` checks a student's version against).
+exercises, which live with their self-checks in :mod:`aecore.exercises`, one module per lab).
 """
 
 from . import config
