@@ -4,6 +4,10 @@ other wrong answers are described without naming a mistake."""
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -66,9 +70,6 @@ def test_registries_cover_every_lesson():
 def test_each_lab_module_holds_the_exercises_its_notebook_checks():
     """The lab of an exercise is the notebook that calls its check: notebooks/<NN>_*.ipynb imports
     ``from aecore.exercises import labN as exercises`` and calls ``exercises.check_<name>`` for each of labN's."""
-    import json
-    import re
-    from pathlib import Path
     notebooks = Path(__file__).resolve().parents[2] / "notebooks"
     called: dict[str, set[str]] = {}
     for path in sorted(notebooks.glob("*.ipynb")):
