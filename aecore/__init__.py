@@ -36,7 +36,7 @@ from .config import cache_root, choose, data_root, pick_device, profile  # noqa:
 __version__ = "0.2.0"
 
 # The subpackages and modules ``aecore.<name>`` gives on first use (PEP 562), so ``import aecore`` stays light.
-SUBMODULES = ("book", "cache", "checks", "classifier", "config", "datasets", "latent", "lessons", "metrics", "models",
+SUBMODULES = ("book", "cache", "classifier", "config", "datasets", "exercises", "latent", "lessons", "metrics", "models",
               "noise", "objectives", "plots", "recipes", "train", "utils")
 
 __all__ = [*SUBMODULES, "cache_root", "choose", "data_root", "pick_device", "profile", "DENORMALS_FLUSHED",

@@ -3,7 +3,7 @@
 Every exercise of the student edition is a function written in a solution notebook (inside
 ``### BEGIN SOLUTION`` / ``### END SOLUTION``) under the name of its reference in
 :mod:`aecore.lessons`, and the lab trains with it. Here each such function is taken out of its
-notebook's cell (without running the notebook), and :mod:`aecore.checks`' check for it, which
+notebook's cell (without running the notebook), and its check in :mod:`aecore.exercises`, which
 compares it with the reference on seeded random inputs, must pass. Every lesson must be
 written in at least one notebook.
 """
@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from aecore import checks, lessons
+from aecore import exercises, lessons
 from aecore.book.notebook_format import BEGIN
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 # What a notebook's exercise cell may use without defining it: the imports of the labs' first cells.
 PRELUDE = """
@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from pytorch_msssim import ssim
-from aecore import checks, latent, lessons, metrics, models, noise
+from aecore import exercises, latent, lessons, metrics, models, noise
 from aecore.lessons import *
 """
 
@@ -66,5 +66,5 @@ def test_every_lesson_is_written_in_a_notebook():
 
 @pytest.mark.parametrize("notebook, name", PAIRS, ids=[f"{nb}-{name}" for nb, name in PAIRS])
 def test_the_notebooks_function_equals_the_reference(notebook, name, capsys):
-    checks.CHECKS[name](WRITTEN[notebook][name])
+    exercises.CHECKS[name](WRITTEN[notebook][name])
     assert "✓" in capsys.readouterr().out

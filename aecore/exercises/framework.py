@@ -1,0 +1,393 @@
+"""The machinery of the exercises' self-checks: run a student's version of an exercise and say what is wrong.
+
+Each exercise lives in the module of its lab (:mod:`aecore.exercises.lab1`, ...) as one block: its
+reference implementation, its typical mistakes (a dict of :class:`Mistake`) and its check
+``check_<name>(fn)``, registered by :func:`exercise`. A check calls the student's ``fn`` on small
+fixed inputs (seeded; tiny models where the function takes one), compares the result with the
+reference and
+
+* prints one line such as ``✓ negative_elbo: matches the reference on 3 test cases.`` when it
+  matches;
+* raises :class:`ExerciseMistake` naming the mistake and its fix when the result equals one of the
+  typical mistakes (computed here on the same inputs), or saying what differs (shape, dtype,
+  which value) when it is wrong in some other way;
+* re-raises ``NotImplementedError`` unchanged (the exercise is not written yet), and reports any
+  other exception of ``fn`` as an :class:`ExerciseMistake` chained to it.
+
+Random functions are called with torch's global generator seeded identically for the reference
+and for ``fn``, so a student using ``torch.randn_like``/``torch.randn`` draws the same numbers;
+when the numbers differ anyway (another order of draws), the check compares the distributions on
+a large input instead. A check leaves torch's global random state, and any model it builds,
+as they were.
+
+:data:`EXERCISES` holds every registered exercise by name, in book order (the order in which the lab
+modules are imported by :mod:`aecore.exercises`, and within a lab the order of its blocks).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import inspect
+import math
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["ExerciseMistake", "Mistake", "Exercise", "EXERCISES", "exercise", "ONE_NUMBER", "SEED", "generator",
+           "per_code", "rms_per_code", "preserved", "call", "call_student", "mistaken_results", "compare",
+           "describe_case", "check_values", "check_random", "decoding", "share_outside_01", "one_number"]
+
+
+class ExerciseMistake(AssertionError):
+    """A student's function gives a wrong result; the message says which mistake, or what differs."""
+
+
+class Mistake(NamedTuple):
+    """A typical mistake: how to fix it, how to recognise it, and how a student would write it.
+
+    ``variant(*args)`` computes the mistaken result on the exercise's arguments (a tensor, a
+    ``torch.Size`` that the result's shape matches, or a list of alternatives); ``raises``: text of the
+    exception the mistake makes torch raise; ``note(*args)``: what to say about the values (by default,
+    how they relate to the right ones). Neither variant nor raises: recognised by its check's own code.
+    ``example``: the mistake written the way a student would write it (a function like the reference);
+    the tests call the check on it and expect this mistake to be named."""
+    fix: str
+    variant: Callable[..., Any] | None = None
+    raises: str | None = None
+    note: Callable[..., str] | None = None
+    example: Callable[..., Any] | None = None
+
+
+class Exercise(NamedTuple):
+    """One registered exercise: its ``name`` (the reference's), the ``lab`` module that holds it (e.g.
+    ``"lab3"``), the ``reference`` implementation, its typical ``mistakes`` by name, and its ``check``."""
+    name: str
+    lab: str
+    reference: Callable[..., Any]
+    mistakes: dict[str, Mistake]
+    check: Callable[[Callable], None]
+
+
+EXERCISES: dict[str, Exercise] = {}
+
+
+def exercise(reference: Callable[..., Any], mistakes: dict[str, Mistake]) -> Callable[[Callable], Callable]:
+    """Decorator of the check ``check_<name>(fn)`` of the exercise whose reference is ``reference``: registers
+    the exercise (reference, ``mistakes``, check) in :data:`EXERCISES` under ``reference.__name__`` and returns the
+    check made to leave torch's global random state alone (it may seed it freely inside)."""
+    name = reference.__name__
+
+    def register(check: Callable[[Callable], None]) -> Callable[[Callable], None]:
+        if check.__name__ != f"check_{name}":
+            raise ValueError(f"the check of {name} must be called check_{name}, not {check.__name__}")
+        if name in EXERCISES:
+            raise ValueError(f"exercise {name} is registered twice ({EXERCISES[name].lab} and {reference.__module__})")
+        isolated = _isolated(check)
+        EXERCISES[name] = Exercise(name, reference.__module__.rsplit(".", 1)[-1], reference, dict(mistakes), isolated)
+        return isolated
+    return register
+
+
+def _reference(name: str) -> Callable[..., Any]:
+    return EXERCISES[name].reference
+
+
+SEED = 20240
+_RTOL, _ATOL = 1e-4, 1e-5
+ONE_NUMBER = "one number for the whole batch instead of one value per image"
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def generator(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def per_code(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Per-code values (N,) shaped to broadcast against ``like`` (N, ...)."""
+    return values.view(-1, *([1] * (like.ndim - 1)))
+
+
+def rms_per_code(z: torch.Tensor) -> torch.Tensor:
+    return per_code(z.pow(2).flatten(1).mean(1).sqrt(), z)
+
+
+def _fresh(args: Sequence[Any]) -> list[Any]:
+    """Copies of the tensor arguments (so that a function changing its inputs in place cannot spoil the next call)."""
+    return [a.detach().clone().requires_grad_(a.requires_grad) if isinstance(a, torch.Tensor) else a for a in args]
+
+
+@contextmanager
+def preserved(args: Sequence[Any]) -> Iterator[None]:
+    """Restore the train/eval mode and the parameters of every model among ``args`` afterwards."""
+    models = [a for a in args if isinstance(a, nn.Module)]
+    saved = [({m: m.training for m in model.modules()}, copy.deepcopy(model.state_dict())) for model in models]
+    try:
+        yield
+    finally:
+        for model, (modes, state) in zip(models, saved):
+            for module, training in modes.items():
+                module.training = training
+            with torch.no_grad():
+                model.load_state_dict(state)
+
+
+def call(f: Callable, args: Sequence[Any], seed: int | None = None, copy_args: bool = True) -> Any:
+    """``f(*args)`` on copies of ``args`` (unless not ``copy_args``), models restored afterwards; with torch
+    seeded first if ``seed``."""
+    with preserved(args):
+        if seed is not None:
+            torch.manual_seed(seed)
+        return f(*(_fresh(args) if copy_args else args))
+
+
+def _describe(name: str, args: Sequence[Any]) -> str:
+    """The arguments of a call, e.g. ``logits (3, 1, 4, 4), x (3, 1, 4, 4), factor=0.4``."""
+    names = list(inspect.signature(_reference(name)).parameters)
+    parts = []
+    for pname, a in zip(names, args):
+        if isinstance(a, torch.Tensor):
+            parts.append(f"{pname} {tuple(a.shape)}" + ("" if a.dtype == torch.float32 else f" {a.dtype}"))
+        elif isinstance(a, nn.Module):
+            parts.append(f"{pname}={type(a).__name__}")
+        else:
+            parts.append(f"{pname}={a!r}")
+    return ", ".join(parts)
+
+
+def call_student(name: str, fn: Callable, args: Sequence[Any], where: str, mistakes: dict[str, Mistake],
+                 seed: int | None = None, copy_args: bool = True) -> Any:
+    """Call the student's ``fn``; NotImplementedError passes through, other exceptions become ExerciseMistake."""
+    try:
+        return call(fn, args, seed, copy_args)
+    except NotImplementedError:
+        raise
+    except Exception as err:
+        for mistake, m in mistakes.items():
+            if m.raises and m.raises in str(err):
+                raise ExerciseMistake(f"{name}: looks like {mistake} (your function raised {type(err).__name__}: "
+                                      f"{err}) {where}. {m.fix}") from err
+        raise ExerciseMistake(f"{name}: your function raised {type(err).__name__}: {err} {where}. Call it on "
+                              "inputs shaped like these and check the shape of each intermediate result.") from err
+
+
+def mistaken_results(mistakes: dict[str, Mistake], args: Sequence[Any], seed: int | None = None) -> dict[str, list]:
+    """Each mistake's mistaken results on ``args`` (those whose computation fails are left out)."""
+    out = {}
+    for mistake, m in mistakes.items():
+        if m.variant is None:
+            continue
+        try:
+            value = call(m.variant, args, seed)
+        except Exception:
+            continue
+        out[mistake] = [v.detach() if isinstance(v, torch.Tensor) else v
+                        for v in (value if isinstance(value, list) else [value])]
+    return out
+
+
+def _close(a: torch.Tensor, b: Any, rtol: float = _RTOL, atol: float = _ATOL) -> bool:
+    """``a`` equals ``b``: same shape if ``b`` is a torch.Size, else same shape, dtype and values."""
+    if isinstance(b, torch.Size):
+        return a.shape == b
+    if not isinstance(b, torch.Tensor) or a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    return bool(torch.allclose(a.double(), b.double(), rtol=rtol, atol=atol, equal_nan=True))
+
+
+def _pattern(got: torch.Tensor, expected: torch.Tensor) -> str:
+    """A note when ``got`` is ``expected`` times a constant, or plus a constant (else "")."""
+    if got.shape != expected.shape or got.numel() < 2 or got.dtype.is_complex:  # nothing to tell for one number
+        return ""
+    g, e = got.double().flatten(), expected.double().flatten()
+    if not (torch.isfinite(g).all() and torch.isfinite(e).all()):
+        return ""
+    if (e.abs() > 1e-6).all():
+        r = g / e
+        mean = float(r.mean())
+        if abs(mean - 1) > 1e-3 and abs(mean) > 1e-9 and float((r - mean).abs().max()) <= 1e-3 * abs(mean):
+            if abs(mean + 1) <= 1e-3:
+                return " (your values have the opposite sign)"
+            if mean > 1:
+                return f" (your values are {mean:.4g} times larger)"
+            if mean > 0:
+                return f" (your values are {1 / mean:.4g} times smaller)"
+            return f" (your values are {mean:.4g} times the expected ones)"
+    d = g - e
+    shift = float(d.mean())
+    if abs(shift) > 1e-3 and float((d - shift).abs().max()) <= 1e-3 * max(1.0, abs(shift)):
+        return f" (your values are {abs(shift):.4g} {'higher' if shift > 0 else 'lower'})"
+    return ""
+
+
+def _as_tensor(name: str, got: Any, expected: torch.Tensor, what: str, where: str) -> torch.Tensor:
+    """``got`` as a tensor (a Python number stands for a 0-dim one); raise ExerciseMistake for anything else."""
+    if isinstance(got, torch.Tensor):
+        return got.detach()
+    if isinstance(got, (int, float)) and not isinstance(got, bool) and expected.ndim == 0:
+        return torch.tensor(got)
+    if got is None:
+        kind = "None (did you forget the return statement?)"
+    elif type(got).__module__ == "numpy":
+        kind = "a NumPy array (keep working with torch tensors)"
+    else:
+        kind = f"a {type(got).__name__}"
+    raise ExerciseMistake(f"{name}: {what} is {kind}; expected a torch.Tensor of shape {tuple(expected.shape)} "
+                          f"{where}.")
+
+
+def compare(name: str, got: Any, expected: torch.Tensor | Sequence[torch.Tensor], mistakes: dict[str, Mistake],
+            variants: dict[str, list], where: str, *, args: Sequence[Any] = (), what: str = "your result",
+            rtol: float = _RTOL, atol: float = _ATOL, values_fatal: bool = True) -> bool:
+    """True if ``got`` matches (one of) ``expected``; else raise ExerciseMistake naming the mistake among
+    ``variants`` that it matches, or saying how its shape or dtype differs, or (``values_fatal``) which
+    value differs; with ``values_fatal=False`` a mere difference in values returns False."""
+    accepted = [a.detach() for a in ([expected] if isinstance(expected, torch.Tensor) else expected)]
+    e = accepted[0]
+    got = _as_tensor(name, got, e, what, where)
+    if any(_close(got, a, rtol, atol) for a in accepted):
+        return True
+    for mistake, candidates in variants.items():
+        for c in candidates:
+            if not any(_close(a, c, rtol, atol) for a in accepted) and _close(got, c, rtol, atol):
+                m = mistakes[mistake]
+                note = m.note(*args) if m.note else _pattern(got, e)
+                raise ExerciseMistake(f"{name}: looks like {mistake}{note} {where}. {m.fix}")
+    if got.shape != e.shape:
+        hint = ""
+        if got.ndim == 0 and e.ndim == 1:
+            hint = " A single number where one value per image (or sample) is expected: reduce over each row only."
+        raise ExerciseMistake(f"{name}: {what} has shape {tuple(got.shape)}, expected {tuple(e.shape)} {where}.{hint}")
+    if got.dtype != e.dtype:
+        raise ExerciseMistake(f"{name}: {what} has dtype {got.dtype}, expected {e.dtype} {where}.")
+    if not values_fatal:
+        return False
+    bad = ~torch.isclose(got.double(), e.double(), rtol=rtol, atol=atol)
+    index = tuple(int(i) for i in torch.nonzero(bad)[0])
+    at = f"at index {index}: " if index else ""
+    raise ExerciseMistake(
+        f"{name}: {what} differs from the reference {where}: {int(bad.sum())} of {e.numel()} values differ; "
+        f"{at}expected {float(e[index]):.6g}, got {float(got[index]):.6g}{_pattern(got, e)}.")
+
+
+def _isolated(check: Callable) -> Callable:
+    """Run ``check`` without touching torch's global random state (it seeds it freely inside)."""
+    @functools.wraps(check)
+    def wrapper(fn: Callable) -> None:
+        with torch.random.fork_rng(devices=[]), torch.enable_grad():
+            check(fn)
+    return wrapper
+
+
+def describe_case(i: int, k: int, name: str, args: Sequence[Any]) -> str:
+    return f"on test case {i} of {k} ({_describe(name, args)})"
+
+
+def check_values(name: str, fn: Callable, cases: Sequence[Sequence[Any]], mistakes: dict[str, Mistake],
+                 then: Callable[[list], None] | None = None) -> None:
+    """Compare ``fn`` with the reference on every case (a deterministic function), call ``then`` (if given) on
+    the student's results for further checks, and print the ✓ line."""
+    ref, results = _reference(name), []
+    for i, args in enumerate(cases, 1):
+        where = describe_case(i, len(cases), name, args)
+        expected = call(ref, args)
+        got = call_student(name, fn, args, where, mistakes)
+        compare(name, got, expected, mistakes, mistaken_results(mistakes, args), where, args=args)
+        results.append(got)
+    if then:
+        then(results)
+    print(f"✓ {name}: matches the reference on {len(cases)} test cases.")
+
+
+def _off(have: dict[str, float], want: dict[str, float], key: str) -> float:
+    """How far statistic ``key`` of ``have`` is from ``want``'s, in tolerances (over 1: too far; NaN: too far)."""
+    distance = abs(have[key] - want[key]) / (0.03 + 0.05 * abs(want[key]))
+    return math.inf if math.isnan(distance) else distance
+
+
+def _features_close(have: dict[str, float], want: dict[str, float]) -> bool:
+    return all(_off(have, want, k) <= 1 for k in want)
+
+
+def check_random(name: str, fn: Callable, cases: Sequence[Sequence[Any]], mistakes: dict[str, Mistake],
+                 large: Sequence[Any], features: Callable[[torch.Tensor, Sequence[Any]], dict[str, float]],
+                 ref: Callable | None = None, then: Callable[[], None] | None = None) -> None:
+    """Compare a random ``fn`` with the reference (``ref``, by default the lesson's): with the same seed on
+    ``cases``, and if its random numbers differ, by the ``features`` (statistics) of its result on the
+    ``large`` input; then call ``then`` (if given) for further checks and print the ✓ line."""
+    ref = ref or _reference(name)
+    for i, args in enumerate(cases, 1):
+        where = describe_case(i, len(cases), name, args)
+        expected = call(ref, args, SEED + i)
+        got = call_student(name, fn, args, where, mistakes, SEED + i)
+        if not compare(name, got, expected, mistakes, mistaken_results(mistakes, args, SEED + i), where, args=args,
+                       values_fatal=False):
+            break
+    else:
+        if then:
+            then()
+        print(f"✓ {name}: matches the reference on {len(cases)} test cases (with the same random numbers).")
+        return
+    # Other random numbers than the reference's: compare distributions on a large input instead (each result's
+    # features are taken right after the call that made it, as they may use what that call recorded).
+    where = f"on a large random input ({_describe(name, large)})"
+    expected = call(ref, large, SEED)
+    want = features(expected.detach(), large)
+    got = call_student(name, fn, large, where, mistakes, SEED)
+    compare(name, got, expected, mistakes, {}, where, values_fatal=False)  # the shape and dtype
+    have = features(got.detach(), large)
+    if _features_close(have, want):
+        if then:
+            then()
+        print(f"✓ {name}: draws other random numbers than the reference, but their distribution matches "
+              f"({', '.join(want)}).")
+        return
+    for mistake, m in mistakes.items():
+        try:
+            theirs = call(m.variant, large, SEED) if m.variant else None
+            theirs = features(theirs.detach(), large) if isinstance(theirs, torch.Tensor) else None
+        except Exception:
+            continue
+        if theirs is not None and not _features_close(theirs, want) and _features_close(have, theirs):
+            key = max(want, key=lambda k: _off(have, want, k))
+            raise ExerciseMistake(f"{name}: looks like {mistake} ({where}, {key} is {have[key]:.4g} "
+                                  f"where about {want[key]:.4g} is expected). {m.fix}")
+    wrong = [k for k in want if _off(have, want, k) > 1]
+    raise ExerciseMistake(f"{name}: your result differs from the reference's even with the same random seed, and "
+                          f"its distribution differs too {where}: "
+                          + "; ".join(f"{k} is {have[k]:.4g}, expected about {want[k]:.4g}" for k in wrong) + ".")
+
+
+@contextmanager
+def _recording_codes(model: nn.Module, store: list) -> Iterator[None]:
+    """Record the input of every call of ``model.decoder`` (the codes being decoded) into ``store``."""
+    handle = model.decoder.register_forward_pre_hook(lambda module, inputs: store.append(inputs[0].detach()))
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def decoding(f: Callable, codes: list) -> Callable:
+    """``f`` (which takes a model first) with the codes it decodes recorded into ``codes``."""
+    def wrapped(model, *rest):
+        with _recording_codes(model, codes):
+            return f(model, *rest)
+    return wrapped
+
+
+def share_outside_01(t: torch.Tensor) -> float:
+    return float(((t < 0) | (t > 1)).double().mean())
+
+
+
+
+def one_number(reference: Callable[..., torch.Tensor], example: Callable[..., Any] | None = None) -> Mistake:
+    """The mistake of a per-image ``reference``'s values summed or averaged over the batch into one number;
+    ``example``: that mistake as a student would write it."""
+    return Mistake("Keep one value per image: reduce over each image's own pixels (dimensions 1 and up), "
+                   "never over the batch dimension 0.",
+                   lambda *a: [reference(*a).sum(), reference(*a).mean()], example=example)
