@@ -1,4 +1,5 @@
-"""The book's parallel notebook execution (book/_ext/parallel_execution.py), on a small Sphinx project."""
+"""The book's notebook executor (aecore.book.execution) and its Sphinx extension
+(book/_ext/parallel_execution.py), on small notebooks and a small Sphinx project."""
 
 from __future__ import annotations
 
@@ -6,40 +7,41 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
+from aecore.book import execution
 from aecore.config import REPO_ROOT
-from file_modules import load_file_module
 
 EXT_DIR = REPO_ROOT / "book" / "_ext"
-parallel_execution = load_file_module("parallel_execution", EXT_DIR / "parallel_execution.py")
 
 
 def test_parallel_kernels_share_the_cores():
-    assert parallel_execution.threads_per_kernel(2, cores=2) == 1
-    assert parallel_execution.threads_per_kernel(2, cores=16) == 8
-    assert parallel_execution.threads_per_kernel(4, cores=2) == 1  # never zero threads
-    assert parallel_execution.threads_per_kernel(1, cores=3) == 3
+    assert execution.threads_per_kernel(2, cores=2) == 1
+    assert execution.threads_per_kernel(2, cores=16) == 8
+    assert execution.threads_per_kernel(4, cores=2) == 1  # never zero threads
+    assert execution.threads_per_kernel(1, cores=3) == 3
 
 
 def test_the_slowest_notebooks_start_first_and_untimed_ones_before_them():
     paths = [Path(n) for n in ("a.ipynb", "b.ipynb", "c.ipynb", "d.ipynb")]
-    order = parallel_execution.execution_order(paths, {"a.ipynb": 5.0, "c.ipynb": 60.0})
+    order = execution.execution_order(paths, {"a.ipynb": 5.0, "c.ipynb": 60.0})
     assert order == [Path("b.ipynb"), Path("d.ipynb"), Path("c.ipynb"), Path("a.ipynb")]
 
 
 def test_timings_merge_and_a_damaged_file_only_loses_the_order(tmp_path):
     path = tmp_path / "book" / "notebook-seconds-full.json"
-    assert parallel_execution.read_timings(path) == {}
-    parallel_execution.write_timings(path, {"a.ipynb": 5.0, "b.ipynb": 7.0})
-    parallel_execution.write_timings(path, {"b.ipynb": 9.5})
-    assert parallel_execution.read_timings(path) == {"a.ipynb": 5.0, "b.ipynb": 9.5}
+    assert execution.read_timings(path) == {}
+    execution.write_timings(path, {"a.ipynb": 5.0, "b.ipynb": 7.0})
+    execution.write_timings(path, {"b.ipynb": 9.5})
+    assert execution.read_timings(path) == {"a.ipynb": 5.0, "b.ipynb": 9.5}
     for damaged in ("{not json", "[1, 2]", '{"a.ipynb": "slow"}'):
         path.write_text(damaged)
-        assert parallel_execution.read_timings(path) == {}
+        assert execution.read_timings(path) == {}
 
 
 def _notebook(*sources: str) -> nbformat.NotebookNode:
@@ -85,9 +87,9 @@ def test_notebooks_run_in_parallel_kernels_and_a_rebuild_never_reuses_old_output
     assert result.stdout.count("Using cached notebook") == 2  # myst-nb took both from the extension
     html = (src / "_build" / "html" / "one.html").read_text()
     assert "value first" in html and "second notebook ran" in (src / "_build" / "html" / "two.html").read_text()
-    expected_threads = parallel_execution.threads_per_kernel(2)
+    expected_threads = execution.threads_per_kernel(2)
     assert f"threads {expected_threads}" in html
-    timings = parallel_execution.read_timings(tmp_path / "cache" / "book" / "notebook-seconds-quick.json")
+    timings = execution.read_timings(tmp_path / "cache" / "book" / "notebook-seconds-quick.json")
     assert sorted(timings) == ["one.ipynb", "two.ipynb"] and all(s > 0 for s in timings.values())
 
     # The notebook's code is unchanged, so the jupyter-cache's key matches, but what it reads
@@ -166,3 +168,90 @@ def test_a_changed_build_input_re_executes_the_notebooks_and_an_unchanged_rebuil
     recipes.write_text(recipes.read_text() + "\n# an instructor's edit of a recipe\n")
     assert build(AECORE_SEED="5", AECORE_DOGS="300")[0] is True
     assert build(AECORE_SEED="5", AECORE_DOGS="300")[0] is False
+
+
+def test_the_cell_limit_is_chosen_by_profile():
+    limits = {"quick": 600, "full": 3600}
+    assert execution.cell_timeout(limits, "quick") == 600
+    assert execution.cell_timeout(limits, "full") == 3600
+    assert execution.cell_timeout({"full": 3600}, "quick", default=900) == 900  # profile not listed
+    assert execution.cell_timeout(120, "quick") == 120  # one number for every profile
+    assert execution.cell_timeout({"quick": 0}, "quick") is None  # 0 or less: no limit
+    book = yaml.safe_load((REPO_ROOT / "_config.yml").read_text())["sphinx"]["config"]["aecore_cell_timeout"]
+    assert book["quick"] * 5 <= book["full"]  # the quick profile's limit is minutes, not the full hour
+
+
+# A cell after which the kernel never replies again: it stops its own process (SIGSTOP), so it is
+# alive but silent, as Lab 1's kernel was seen in the hung builds.
+STOP_KERNEL = "import os, signal\nos.kill(os.getpid(), signal.SIGSTOP)"
+LIMIT = 3  # seconds a cell may take in these tests
+
+
+def _write(tmp_path: Path, name: str, nb: nbformat.NotebookNode) -> Path:
+    path = tmp_path / f"{name}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_kernel_that_stops_replying_is_retried_once_then_fails_naming_the_notebook_and_cell(tmp_path):
+    stuck = _write(tmp_path, "stuck", _notebook("x = 1", "print('before')", STOP_KERNEL, "print('never')"))
+    fine = _write(tmp_path, "fine", _notebook("print('fine')"))
+    lines: list[str] = []
+    start = time.perf_counter()
+    with pytest.raises(execution.NotebookExecutionError) as failure:
+        list(execution.execute_notebooks([stuck, fine], timeout=LIMIT, allow_errors=False, workers=2,
+                                         threads=1, log=lines.append))
+    seconds = time.perf_counter() - start
+    message = str(failure.value)
+    assert "stuck.ipynb was stuck once and again on its retry" in message
+    assert f"cell 2 (`import os, signal`) gave no reply within {LIMIT} s" in message
+    assert failure.value.run.stuck == execution.StuckCell(2, "import os, signal", LIMIT)
+    assert failure.value.run.attempts == 2
+    assert len(lines) == 2 and "executing it again (attempt 2 of 2)" in lines[0] and message in lines[1]
+    # an attempt: kernel start, two quick cells, the limit, and the stopped kernel's shutdown (a
+    # request, then a kill after nbclient's 5 s); the whole: two workers' start (each imports aecore)
+    # and two attempts, on a loaded box: far from any silent wait
+    assert failure.value.run.seconds < LIMIT + 30, failure.value.run.seconds
+    assert seconds < 240, seconds
+
+
+def test_a_notebook_stuck_once_succeeds_on_its_retry(tmp_path):
+    marker = tmp_path / "stopped-once"
+    first_time_only = (f"import os, signal, pathlib\nmarker = pathlib.Path({str(marker)!r})\n"
+                       "if not marker.exists():\n    marker.touch()\n    os.kill(os.getpid(), signal.SIGSTOP)")
+    path = _write(tmp_path, "flaky", _notebook(first_time_only, "print('after ' + 'the stop')"))
+    lines: list[str] = []
+    runs = list(execution.execute_notebooks([path], timeout=LIMIT, allow_errors=False, workers=1,
+                                            threads=1, log=lines.append))
+    assert len(runs) == 1 and runs[0].failure is None and runs[0].attempts == 2
+    assert "after the stop" in runs[0].notebook.cells[1].outputs[0]["text"]
+    assert len(lines) == 1 and "flaky.ipynb was stuck: cell 0 (`import os, signal, pathlib`)" in lines[0]
+
+
+def test_a_cell_that_raises_fails_at_once_without_a_retry(tmp_path):
+    path = _write(tmp_path, "broken", _notebook("raise RuntimeError('this cell is broken')"))
+    lines: list[str] = []
+    with pytest.raises(execution.NotebookExecutionError) as failure:
+        list(execution.execute_notebooks([path], timeout=LIMIT, allow_errors=False, workers=1, log=lines.append))
+    assert "broken.ipynb failed" in str(failure.value) and "this cell is broken" in str(failure.value)
+    assert failure.value.run.attempts == 1 and failure.value.run.stuck is None
+    assert not any("again" in line for line in lines)
+
+
+def test_an_output_widget_keeps_its_outputs_without_writing_to_the_kernel_during_the_cell(tmp_path):
+    """ipywidgets.interactive (Lab 1's latent explorer) draws into an Output widget. nbclient's
+    stand-in for it sent every captured output back on the shell channel while the cell ran, the
+    traffic during which Lab 1's kernel and client lost each other. The outputs must still land in
+    the notebook's widget state, and the kernel must receive nothing while the cell runs."""
+    widget_cell = ("import ipywidgets as widgets\n"
+                   "def show(z):\n    print('z is', z)\n"
+                   "w = widgets.interactive(show, z=widgets.FloatSlider(value=0.5, min=0, max=1))\nw")
+    # a front end's writes would fill the kernel's copy of the widget's outputs before the next cell
+    kernel_side = "print('outputs the kernel received:', len(w.out.outputs))"
+    path = _write(tmp_path, "widget", _notebook(widget_cell, kernel_side))
+    run = execution.execute_notebook(str(path), LIMIT * 10, False, 1)
+    assert run.failure is None, run.failure
+    states = run.notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    outputs = [s["state"]["outputs"] for s in states.values() if s["model_name"] == "OutputModel"]
+    assert outputs and any("z is 0.5" in o.get("text", "") for out in outputs for o in out)
+    assert run.notebook.cells[1].outputs[0]["text"] == "outputs the kernel received: 0\n"
