@@ -12,7 +12,7 @@ do: a notebook's outputs depend on aecore, the data, the model cache and the ``A
 settings, none of which the jupyter-cache's key (the notebook's code) covers, so an earlier
 record is never reused. Sphinx reads a page again only when its source or a Sphinx setting
 changed, so everything else a notebook's outputs depend on is a Sphinx setting too,
-``aecore_build_inputs`` (:func:`aecore.build_inputs.build_inputs`: the profile, seed, dogs
+``aecore_build_inputs`` (:func:`aecore.book.build_inputs.build_inputs`: the profile, seed, dogs
 budget, strict mode, device kind, the data files' fingerprint and aecore's code, recipes
 included), printed when notebooks execute. A change to any of them makes Sphinx read, and so
 execute, every page again; the
