@@ -19,7 +19,7 @@ from . import config
 # Before anything starts torch's worker threads, so that they inherit the setting.
 DENORMALS_FLUSHED = config.flush_denormals()
 
-from . import (claims, classifier, data, latent, lessons, metrics, models, noise, objectives, plots, recipes, report,
+from . import (claims, classifier, data, latent, lessons, metrics, models, noise, objectives, plots, labs, report,
                train, utils, wafer, wafer_synthetic)
 from .config import cache_root, choose, data_root, pick_device, profile
 
@@ -27,7 +27,7 @@ __version__ = "0.2.0"
 
 __all__ = [
     "claims", "classifier", "config", "data", "latent", "lessons", "metrics", "models", "noise", "objectives", "plots",
-    "recipes", "report", "train", "utils",
+    "labs", "report", "train", "utils",
     "wafer", "wafer_synthetic",
     "cache_root", "choose", "data_root", "pick_device", "profile", "DENORMALS_FLUSHED", "__version__",
 ]
