@@ -36,8 +36,8 @@ from .config import cache_root, choose, data_root, pick_device, profile  # noqa:
 __version__ = "0.2.0"
 
 # The subpackages and modules ``aecore.<name>`` gives on first use (PEP 562), so ``import aecore`` stays light.
-SUBMODULES = ("book", "cache", "classifier", "config", "datasets", "exercises", "latent", "lessons", "metrics", "models",
-              "noise", "objectives", "plots", "recipes", "train", "utils")
+SUBMODULES = ("book", "cache", "classifier", "config", "datasets", "exercises", "labs", "latent", "lessons", "metrics",
+              "models", "noise", "objectives", "plots", "train", "utils")
 
 __all__ = [*SUBMODULES, "cache_root", "choose", "data_root", "pick_device", "profile", "DENORMALS_FLUSHED",
            "__version__"]

@@ -8,9 +8,10 @@ mean of ``"loss"``; :func:`aecore.train.evaluate` averages every entry over a da
 
 The labs write their own objectives in the notebooks from the functions of
 :mod:`aecore.lessons`; these are the same objectives for code outside the notebooks
-(recipes, benchmarks, tests). Objectives with settings take them as keyword arguments:
-bind them with ``functools.partial`` (e.g. ``partial(denoising_bce, noise_factor=0.4)``), so
-that the settings are part of the model's cache key (:mod:`aecore.cache.code_identity`).
+(the lab modules of :mod:`aecore.labs`, benchmarks, tests). Objectives with settings take
+them as keyword arguments: bind them with ``functools.partial`` (e.g.
+``partial(denoising_bce, noise_factor=0.4)``), so that the settings are part of the model's
+cache key (:mod:`aecore.cache.code_identity`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
-"""Writing the results of ``benchmarks/*.py``: :func:`save_benchmark` stores a benchmark's rows
+"""Writing the results of the ``benchmarks`` modules: :func:`save_benchmark` stores a benchmark's rows
 with their provenance in ``aecore/benchmark_results/<name>.json``, where
-:func:`aecore.report.load_benchmark` reads them for the book.
+:func:`aecore.book.report.load_benchmark` reads them for the book, or, for results that no chapter
+shows, in :data:`RESULTS` (``benchmarks/results/<name>.json``, via :func:`local_path`).
 
-Imported by the benchmark scripts as ``benchmarks._results`` (they put the repository root on
-``sys.path``); the book itself only reads results, so this, and its git call, stay out of aecore.
+The book itself only reads results, so this, and its git call, stay out of aecore.
 """
 
 from __future__ import annotations
@@ -23,6 +23,13 @@ from aecore.book.report import benchmark_path
 from aecore.utils import atomic_path
 
 REPO = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+"""Where the results that no chapter shows go (outside the package and the book's rebuild fingerprint)."""
+
+
+def local_path(name: str) -> Path:
+    """``benchmarks/results/<name>.json``: where the results ``name`` that no chapter reads are kept."""
+    return RESULTS / f"{name}.json"
 
 
 def git_commit(repo: Path = REPO) -> str:
@@ -38,7 +45,7 @@ def git_commit(repo: Path = REPO) -> str:
 
 
 def provenance() -> dict[str, Any]:
-    """When, where and with what a benchmark ran, for :func:`aecore.report.load_benchmark`'s caption:
+    """When, where and with what a benchmark ran, for :func:`aecore.book.report.load_benchmark`'s caption:
     ``date`` (ISO), ``machine`` (architecture and CPU count), ``device``, ``threads`` (torch's),
     ``torch`` (version) and ``commit`` (:func:`git_commit`)."""
     return {"date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
@@ -48,8 +55,8 @@ def provenance() -> dict[str, Any]:
 
 def save_benchmark(name: str, rows: Sequence[Mapping[str, Any]], formats: Mapping[str, str], caption: str,
                    path: Path | None = None, **extra: Any) -> Path:
-    """Write a benchmark's results (with :func:`provenance`) where :func:`aecore.report.load_benchmark`
-    finds them, atomically; return that path (:func:`aecore.report.benchmark_path`).
+    """Write a benchmark's results (with :func:`provenance`) where :func:`aecore.book.report.load_benchmark`
+    finds them, atomically; return that path (:func:`aecore.book.report.benchmark_path`).
 
     ``rows``: one dict per table row; ``formats``: column -> format spec; ``caption``: what was
     measured (the reader adds when and where). ``extra`` keys (JSON-serialisable) are stored beside

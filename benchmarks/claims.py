@@ -1,12 +1,12 @@
 """The chapters' claims over several training seeds.
 
-Every sentence of the prose that states a result is guarded by :func:`aecore.report.claim`. This
+Every sentence of the prose that states a result is guarded by :func:`aecore.book.report.claim`. This
 executes the full-profile notebooks once per seed (``AECORE_SEED``) and collects every claim's
 verdict and the numbers it compared (through ``AECORE_CLAIMS_LOG``). A claim the prose states as
 a fact must hold on every seed; one that cannot is rewritten as what the run shows, with its
 wording computed from the numbers.
 
-It writes ``aecore/benchmark_results/claims.json``: one row per claim (notebook, claim, on how
+It writes ``benchmarks/results/claims.json`` (which no chapter reads): one row per claim (notebook, claim, on how
 many of the seeds run it held, the seeds it failed on), the same for claims a notebook no longer
 makes (``retired``: absent from its latest run, as after a sentence was rewritten), every run's
 verdicts and measured numbers (``runs``: notebook -> seed -> claims, errors, seconds, when
@@ -14,7 +14,7 @@ recorded) and the provenance. Runs of other notebooks or seeds already in that f
 time, and two studies may run at once (each run is merged into the file under a lock). Exit status
 1 if a claim failed on some seed or a cell raised.
 
-    python benchmarks/claims.py [--seeds 0 1 2 3 4] [--notebooks 01_mnist_autoencoder 03_mnist_vae]
+    python -m benchmarks.claims [--seeds 0 1 2 3 4] [--notebooks 01_mnist_autoencoder 03_mnist_vae]
 
 The notebooks run with strict mode off, so that a notebook with a failing claim goes on and every
 later claim is recorded too; this script is what fails instead (strict for the whole study). A
@@ -35,17 +35,15 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import nbformat
+from nbclient import NotebookClient
 
-import nbformat  # noqa: E402
-from nbclient import NotebookClient  # noqa: E402
-
-from aecore.book.report import benchmark_path  # noqa: E402
-from benchmarks._results import provenance, save_benchmark  # noqa: E402
+from aecore.labs import LABS
+from benchmarks._results import local_path, provenance, save_benchmark
 
 REPO = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ("00_data_tour", "01_mnist_autoencoder", "02_dogs_conv_autoencoder", "03_mnist_vae",
-             "03b_dogs_ae_vs_vae", "04_wafer_maps")
+NOTEBOOKS = tuple(lab.stem for lab in LABS)
+"""Every chapter's notebook, in book order (:data:`aecore.labs.LABS`)."""
 
 
 def run_notebook(name: str, seed: int, profile: str = "full") -> dict:
@@ -117,7 +115,7 @@ def record_run(path: Path, name: str, seed: int, result: dict) -> dict[str, dict
         runs = json.loads(path.read_text())["runs"] if path.is_file() else {}
         runs.setdefault(name, {})[str(seed)] = {**result, "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         save_benchmark("claims", summary_rows(runs), formats={},
-                       caption="The chapters' claims over training seeds, full profile (benchmarks/claims.py)",
+                       caption="The chapters' claims over training seeds, full profile (python -m benchmarks.claims)",
                        path=path, retired=summary_rows(runs, retired=True), runs=runs)
     return runs
 
@@ -128,7 +126,7 @@ def main() -> int:
     parser.add_argument("--notebooks", nargs="+", default=list(NOTEBOOKS), choices=NOTEBOOKS)
     args = parser.parse_args()
 
-    path = benchmark_path("claims")
+    path = local_path("claims")
     failed = False
     for seed in args.seeds:
         for name in args.notebooks:

@@ -14,7 +14,7 @@ subset. This script builds a stand-in for the full archive and measures what a s
    ``AECORE_DOGS=all`` in the quick profile, one training epoch of the Lab 2 network.
 3. It writes ``aecore/benchmark_results/dogs_scale.json`` with provenance.
 
-    python benchmarks/dogs_scale.py [--photos 20000] [--breeds 120]
+    python -m benchmarks.dogs_scale [--photos 20000] [--breeds 120]
 
 About 10 minutes on 2 CPU cores; needs ~1 GB of temporary disk.
 """
@@ -32,17 +32,16 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from PIL import Image
 
-from PIL import Image  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 # Runs in a fresh interpreter for each measurement; prints one JSON line.
 PROBE = r"""
 import json, resource, sys, time
 start = time.perf_counter()
 import aecore
-from aecore import datasets, recipes
+from aecore import datasets, labs
 from aecore.train import fit_or_load
 import_seconds = time.perf_counter() - start
 import_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -50,17 +49,17 @@ step = sys.argv[1]
 result = {}
 start = time.perf_counter()
 if step == "train_quick_epoch":
-    train_set, test_set = recipes.dogs_sets()
+    train_set, test_set = labs.common.dogs_sets()
     result["load_seconds"] = time.perf_counter() - start
-    config = recipes.dogs_config()
-    history = fit_or_load("scale-quick-epoch", recipes.dogs_autoencoder(latent_noise=0.0), train_set, test_set, config,
-                          loss=recipes.dogs_objective(), progress=False)
+    config = labs.lab2.train_config()
+    history = fit_or_load("scale-quick-epoch", labs.lab2.autoencoder(latent_noise=0.0), train_set, test_set, config,
+                          loss=labs.lab2.objective(), progress=False)
     result.update(epochs=config.epochs, train_photos=len(train_set), epoch_seconds=history.seconds / config.epochs,
                   final_train_mse=history.final("train_mse"))
 else:
     train_set, test_set = datasets.load_dogs("train", download=False), datasets.load_dogs("test")
     result["load_seconds"] = time.perf_counter() - start
-    config = recipes.dogs_config()
+    config = labs.lab2.train_config()
     result.update(train_photos=len(train_set), test_photos=len(test_set), epochs=config.epochs,
                   steps_per_epoch=-(-len(train_set) // config.batch_size), breeds=len(train_set.classes),
                   photos_on_disk=datasets.count_dog_photos(), float_megabytes=(train_set.images.nbytes + test_set.images.nbytes) / 2**20)

@@ -12,7 +12,7 @@ the stages, a warm-up to a higher learning rate, an SSIM term in the loss), plus
 schedule and flips and found residual blocks not worth their cost.) Run it on a quiet machine (timings are
 wall-clock):
 
-    python benchmarks/lab2_architecture.py ["note on the conditions, added to the caption"]
+    python -m benchmarks.lab2_architecture ["note on the conditions, added to the caption"]
 """
 
 from __future__ import annotations
@@ -20,24 +20,22 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
 
-import aecore  # noqa: E402  (first: flushes denormals before any torch work)
-from aecore import metrics, models, objectives, recipes  # noqa: E402
-import torch  # noqa: E402
-from aecore.train import Loss, TrainConfig, adam, fit_or_load, training_step  # noqa: E402
-from aecore.utils import preferred_memory_format  # noqa: E402
-from benchmarks._results import save_benchmark  # noqa: E402
+import aecore  # noqa: F401  (flushes denormals before any torch work)
+from aecore import labs, metrics, models, objectives
+from aecore.train import Loss, TrainConfig, adam, fit_or_load, training_step
+from aecore.utils import preferred_memory_format
+from benchmarks._results import save_benchmark
 
-PLAIN = recipes.PLAIN_DOGS_ARCHITECTURE
-ACTIVE = recipes.DOGS_ARCHITECTURE
-FIRST_RECIPE = recipes.plain_dogs_config(epochs=10)
+PLAIN = labs.lab2.PLAIN_ARCHITECTURE
+ACTIVE = labs.lab2.ARCHITECTURE
+FIRST_RECIPE = labs.lab2.plain_config(epochs=10)
 WARMUP = replace(FIRST_RECIPE, lr=3e-3, warmup=0.05)
-CHAPTER = recipes.dogs_config(epochs=10)
+CHAPTER = labs.lab2.train_config(epochs=10)
 MSE = objectives.reconstruction_mse
-MSE_SSIM = recipes.dogs_objective()  # MSE + 0.05 (1 - SSIM)
+MSE_SSIM = labs.lab2.objective()  # MSE + 0.05 (1 - SSIM)
 
 # (id, cache name, variant, model keyword arguments, training config, objective). The chapter's runs
 # keep the chapter's cache names, so this reuses its models (and the chapter reuses these) as long as
@@ -84,7 +82,7 @@ def seconds_per_step(kwargs: dict, config: TrainConfig, loss: Loss, images: torc
 
 
 def main() -> None:
-    train_set, test_set = recipes.dogs_sets()
+    train_set, test_set = labs.common.dogs_sets()
     rows = []
     for row_id, name, variant, kwargs, config, loss in VARIANTS:
         model = models.ConvAutoencoder(**kwargs, latent_noise=0.0)

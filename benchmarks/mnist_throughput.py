@@ -29,29 +29,26 @@ counts its compilation in its first epoch, so it is timed once, without warm-up,
 epochs form the ``compiled2`` row. One step costs ``6 * weights`` FLOP per image (forward 2,
 backward 4), so each rate also gives GFLOP/s::
 
-    python benchmarks/mnist_throughput.py [--threads N] [--rounds R] ["note on the conditions"]
+    python -m benchmarks.mnist_throughput [--threads N] [--rounds R] ["note on the conditions"]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from statistics import median
 from typing import Callable, Mapping
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
+from torch.nn import functional as F
+from torchvision import datasets, transforms
 
-import aecore  # noqa: E402  (first: flushes denormals before any torch work)
-import torch  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
-from torchvision import datasets, transforms  # noqa: E402
-
-from aecore import objectives, recipes  # noqa: E402
-from aecore.datasets import mnist  # noqa: E402
-from aecore.train import TrainConfig, train  # noqa: E402
-from benchmarks._results import save_benchmark  # noqa: E402
+import aecore  # noqa: F401  (flushes denormals before any torch work)
+from aecore import labs, objectives
+from aecore.datasets import mnist
+from aecore.train import TrainConfig, train
+from benchmarks._results import save_benchmark
 
 BATCH = 128
 LR = 1e-3
@@ -212,7 +209,7 @@ def main() -> None:
 
     def fresh():
         torch.manual_seed(0)
-        return recipes.digit_autoencoder(latent_dim=2)
+        return labs.lab1.autoencoder(latent_dim=2)
 
     flop_per_image = 6 * weight_count(fresh())
     compiled_model = fresh()

@@ -12,7 +12,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from aecore import lessons, metrics, models, objectives, recipes
+from aecore import lessons, metrics, models, objectives
+from aecore.labs import lab1, lab2
 
 
 def small_vae(conditional=False):
@@ -102,9 +103,9 @@ def test_noisy_input_has_the_requested_standard_deviation_before_clipping():
 
 
 def test_lab1_denoising_objective_binds_the_labs_noise_factor():
-    objective = recipes.denoising_objective()
+    objective = lab1.denoising_objective()
     assert objective.func is objectives.denoising_bce
-    assert objective.keywords == {"noise_factor": recipes.DENOISING_NOISE}
+    assert objective.keywords == {"noise_factor": lab1.DENOISING_NOISE}
     x, logits = torch.rand(2, 1, 8, 8), torch.randn(2, 1, 8, 8)
     torch.manual_seed(0)
     a = objective(Recording(logits), x, None)
@@ -147,9 +148,9 @@ def test_mse_ssim_adds_one_minus_ssim_to_the_mse_and_logs_both_parts():
 
 
 def test_lab2_dogs_objective_is_mse_ssim_with_the_labs_weight():
-    objective = recipes.dogs_objective()
-    assert objective.func is objectives.mse_ssim and objective.keywords == {"ssim_weight": recipes.DOGS_SSIM_WEIGHT}
-    assert recipes.DOGS_SSIM_WEIGHT == 0.05
+    objective = lab2.objective()
+    assert objective.func is objectives.mse_ssim and objective.keywords == {"ssim_weight": lab2.SSIM_WEIGHT}
+    assert lab2.SSIM_WEIGHT == 0.05
 
 
 # ------------------------------------------------------------------ negative ELBO (was loss="elbo")

@@ -164,8 +164,8 @@ def test_a_changed_build_input_re_executes_the_notebooks_and_an_unchanged_rebuil
     executed, page = build(AECORE_SEED="5", AECORE_DOGS="300")
     assert executed and "seed 5 dogs 300" in page
     assert build(AECORE_SEED="5", AECORE_DOGS="300")[0] is False
-    recipes = package / "aecore" / "recipes.py"
-    recipes.write_text(recipes.read_text() + "\n# an instructor's edit of a recipe\n")
+    lab_module = package / "aecore" / "labs" / "lab3.py"
+    lab_module.write_text(lab_module.read_text() + "\n# an instructor's edit of a lab's settings\n")
     assert build(AECORE_SEED="5", AECORE_DOGS="300")[0] is True
     assert build(AECORE_SEED="5", AECORE_DOGS="300")[0] is False
 

@@ -1,4 +1,4 @@
-"""benchmarks/_results.py: writing benchmark results that aecore.report.load_benchmark reads."""
+"""benchmarks/_results.py: writing benchmark results that aecore.book.report.load_benchmark reads."""
 
 import json
 import subprocess
@@ -51,10 +51,10 @@ def test_commit_is_unknown_outside_a_repository_or_without_git(tmp_path, monkeyp
 
 
 def test_throughput_benchmark_counts_the_networks_flop_and_times_its_products():
-    from aecore import recipes
+    from aecore.labs import lab1
     from benchmarks import mnist_throughput
 
-    model = recipes.digit_autoencoder(latent_dim=2)
+    model = lab1.autoencoder(latent_dim=2)
     assert mnist_throughput.weight_count(model) == 2 * (784 * 512 + 512 * 256 + 256 * 2)
     assert mnist_throughput.matmul_epoch(model, 2 * mnist_throughput.BATCH) > 0
     assert mnist_throughput.matmul_adam_epoch(model, mnist_throughput.BATCH) > 0
@@ -83,11 +83,11 @@ def test_throughput_rounds_take_turns_after_one_warm_up_each():
 
 
 def test_hand_written_step_gives_autograds_loss_and_gradients():
-    from aecore import recipes
+    from aecore.labs import lab1
     from benchmarks import mnist_throughput
 
     torch.manual_seed(0)
-    model = recipes.digit_autoencoder(latent_dim=2)
+    model = lab1.autoencoder(latent_dim=2)
     x = torch.rand(16, 1, 28, 28)
     x[:, :, :4] = 0  # blank rows, as MNIST's borders: ReLUs switch off for some units
     loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x), x, reduction="sum") / len(x)
