@@ -240,11 +240,11 @@ def load_benchmark(name: str) -> dict[str, Any]:
     and ``provenance``. Raises FileNotFoundError naming the script to run if there are none yet."""
     path = benchmark_path(name)
     if not path.is_file():
-        raise FileNotFoundError(f"no benchmark results at {path}; run `python benchmarks/{name}.py` to create them")
+        raise FileNotFoundError(f"no benchmark results at {path}; run `python -m benchmarks.{name}` to create them")
     result = json.loads(path.read_text())
     missing = {"rows", "formats", "caption", "provenance"} - set(result)
     if missing:
-        raise ValueError(f"{path} lacks {sorted(missing)}; re-run `python benchmarks/{name}.py`")
+        raise ValueError(f"{path} lacks {sorted(missing)}; re-run `python -m benchmarks.{name}`")
     p = result["provenance"]
     device = f"{p['device']}, " if "device" in p else ""
     result["caption"] = (f"{result['caption']} (measured {p['date']} on {p['machine']}, {device}{p['threads']} threads, "

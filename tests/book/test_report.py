@@ -137,7 +137,7 @@ def test_load_benchmark_adds_the_provenance_to_the_caption(tmp_path, monkeypatch
     from aecore.book import report
 
     monkeypatch.setattr(report, "BENCHMARK_RESULTS", tmp_path / "benchmark_results")
-    with pytest.raises(FileNotFoundError, match=r"python benchmarks/demo\.py"):
+    with pytest.raises(FileNotFoundError, match=r"python -m benchmarks\.demo"):
         report.load_benchmark("demo")
     path = report.benchmark_path("demo")
     assert path == tmp_path / "benchmark_results" / "demo.json"
