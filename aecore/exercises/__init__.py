@@ -15,8 +15,8 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+from collections.abc import Callable
 from types import ModuleType
-from typing import Callable
 
 from . import framework
 from .framework import EXERCISES, Exercise, ExerciseMistake, Mistake

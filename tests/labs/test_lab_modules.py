@@ -6,8 +6,8 @@ from dataclasses import asdict
 import pytest
 
 from aecore import cache, labs, objectives
-from aecore.config import REPO_ROOT
 from aecore.cache.code_identity import function_identity
+from aecore.config import REPO_ROOT
 from aecore.labs import common, lab1, lab2, lab3, lab3b, lab4
 from aecore.train import TrainConfig
 from aecore.utils import stable_hash
