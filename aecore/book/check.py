@@ -41,14 +41,25 @@ ERROR_MARKERS = ("Traceback (most recent call last)", 'class="output traceback',
 HELPER_NAMES = {"show_training_times": ("training_minutes",)}
 
 
-def toc_pages(toc: dict) -> list[str]:
-    """All 'file' entries of a jb-book table of contents, root first."""
+SOURCE_SUFFIXES = (".md", ".ipynb")
+"""The suffixes of the book's source files (the pages a ``glob`` entry of the table of contents can match)."""
+
+
+def toc_pages(toc: dict, book_dir: Path | None = None) -> list[str]:
+    """All 'file' entries of a jb-book table of contents, root first; a ``glob`` entry (``notebooks/0[1-9]*``)
+    gives the pages of ``book_dir`` (default: ``<ROOT>/book``) that it matches, sorted by name, as the book's
+    build does."""
+    book_dir = ROOT / "book" if book_dir is None else book_dir
     pages = [toc["root"]]
 
     def walk(entries):
         for entry in entries or []:
             if "file" in entry:
                 pages.append(entry["file"])
+            if "glob" in entry:
+                matched = {path.relative_to(book_dir).with_suffix("").as_posix()
+                           for path in book_dir.glob(entry["glob"]) if path.suffix in SOURCE_SUFFIXES}
+                pages.extend(sorted(matched - set(pages)))
             walk(entry.get("sections"))
             walk(entry.get("chapters"))
             for part in entry.get("parts", []):
@@ -195,7 +206,7 @@ def main(html_dir: Path, book_dir: Path | None = None) -> int:
     book_dir = ROOT / "book" if book_dir is None else book_dir
     toc = yaml.safe_load((book_dir / "_toc.yml").read_text())
     problems, not_reproduced = [], []
-    pages = toc_pages(toc)
+    pages = toc_pages(toc, book_dir)
     for page in pages:
         html = html_dir / f"{Path(page).with_suffix('')}.html"
         if not html.is_file():

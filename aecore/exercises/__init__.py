@@ -12,16 +12,33 @@ mistakes) and ``CHECKS`` (name -> ``check_<name>``). Adding an exercise is one b
 
 from __future__ import annotations
 
-from typing import Callable
+import importlib
+import pkgutil
+import re
+from collections.abc import Callable
+from types import ModuleType
 
-# The labs in book order: the order of the registries (a lab may import an earlier lab's reference).
-from . import framework, lab1, lab2, lab3, lab3b, lab4
+from . import framework
 from .framework import EXERCISES, Exercise, ExerciseMistake, Mistake
 
-__all__ = ["EXERCISES", "REFERENCES", "MISTAKES", "CHECKS", "LAB_MODULES", "Exercise", "ExerciseMistake", "Mistake",
-           "framework", "lab1", "lab2", "lab3", "lab3b", "lab4"]
 
-LAB_MODULES = {"lab1": lab1, "lab2": lab2, "lab3": lab3, "lab3b": lab3b, "lab4": lab4}
+def _book_order(name: str) -> tuple[int, str]:
+    """``"lab3b"`` -> (3, "b"): lab modules sort as the labs do (lab3, lab3b, lab4, ..., lab10)."""
+    match = re.fullmatch(r"lab(\d+)([a-z]*)", name)
+    assert match is not None
+    return int(match[1]), match[2]
+
+
+# Every lab<N> module of this package, imported in book order: the order of the registries (a lab may import an
+# earlier lab's reference). A new lab's module is found by its name; nothing here lists the labs.
+_NAMES = [info.name for info in pkgutil.iter_modules(__path__) if re.fullmatch(r"lab\d+[a-z]*", info.name)]
+LAB_MODULES: dict[str, ModuleType] = {name: importlib.import_module(f"{__name__}.{name}")
+                                      for name in sorted(_NAMES, key=_book_order)}
+"""Lab module name (``"lab3b"``) -> the module, in book order."""
+
+__all__ = ["EXERCISES", "REFERENCES", "MISTAKES", "CHECKS", "LAB_MODULES", "Exercise", "ExerciseMistake", "Mistake",
+           "framework", *LAB_MODULES]
+
 REFERENCES: dict[str, Callable] = {name: e.reference for name, e in EXERCISES.items()}
 MISTAKES: dict[str, tuple[str, ...]] = {name: tuple(e.mistakes) for name, e in EXERCISES.items()}
 CHECKS: dict[str, Callable[[Callable], None]] = {name: e.check for name, e in EXERCISES.items()}

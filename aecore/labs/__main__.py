@@ -1,11 +1,6 @@
-"""``python -m aecore.labs``: regenerate the lab tables of ``book/intro.md`` and ``README.md`` from
-:data:`aecore.labs.LABS` (run from the repository root, or give it as the one argument)."""
+"""``python -m aecore.labs``: print the lab table of :data:`aecore.labs.LABS` in Markdown, each chapter linked to
+its notebook file (the book's introduction shows the same table, filled in when the book is built)."""
 
-import sys
-from pathlib import Path
+from . import lab_table
 
-from . import write_lab_tables
-
-root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path.cwd()
-changed = write_lab_tables(root)
-print("updated: " + ", ".join(str(p) for p in changed) if changed else "the lab tables are up to date")
+print(lab_table("github"), end="")

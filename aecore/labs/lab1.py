@@ -13,6 +13,14 @@ from .. import models, objectives
 from ..config import choose
 from ..train import Loss, TrainConfig
 
+NOTEBOOK = "01_mnist_autoencoder"
+"""The lab's notebook: ``notebooks/<NOTEBOOK>.ipynb`` (its place in the book is its name's sort order)."""
+TITLE = "An MNIST autoencoder"
+"""The chapter's title: its notebook's first heading without "Lab N: "."""
+TOPIC = ("A deep MLP autoencoder with a 2-D bottleneck trained with binary cross-entropy; denoising (noise factor "
+         "0.4); decoding a uniform grid over the latent plane; L2 regularisation")
+"""What the reader builds in it: one sentence for the book's lab table."""
+
 LR = 1e-3
 """Adam's learning rate for every model of the lab."""
 DENOISING_NOISE = 0.4

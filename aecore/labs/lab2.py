@@ -14,6 +14,14 @@ from .. import models, objectives
 from ..config import choose
 from ..train import Loss, TrainConfig
 
+NOTEBOOK = "02_dogs_conv_autoencoder"
+"""The lab's notebook: ``notebooks/<NOTEBOOK>.ipynb`` (its place in the book is its name's sort order)."""
+TITLE = "A convolutional autoencoder on dog photos"
+"""The chapter's title: its notebook's first heading without "Lab N: "."""
+TOPIC = ("Stanford Dogs photos at 64×64×3 compressed to an 8×8×16 code; Gaussian sampling from latent statistics; "
+         "latent perturbation; training with noise on power-normalised codes")
+"""What the reader builds in it: one sentence for the book's lab table."""
+
 PLAIN_ARCHITECTURE: dict[str, Any] = dict(channels=(32, 64, 128), blocks=0)
 """The lab's first design, nearly linear (no activation between the stages); Lab 3b's network."""
 ARCHITECTURE: dict[str, Any] = dict(PLAIN_ARCHITECTURE, stage_activations=True)

@@ -13,6 +13,14 @@ from .. import models
 from ..config import choose
 from ..train import TrainConfig
 
+NOTEBOOK = "03_mnist_vae"
+"""The lab's notebook: ``notebooks/<NOTEBOOK>.ipynb`` (its place in the book is its name's sort order)."""
+TITLE = "Variational and conditional autoencoders on MNIST"
+"""The chapter's title: its notebook's first heading without "Lab N: "."""
+TOPIC = ("VAE and conditional VAE on MNIST: the ELBO and why the BCE is summed, sampling measured with a digit "
+         "classifier, a 2-D latent space, a hyper-parameter sweep")
+"""What the reader builds in it: one sentence for the book's lab table."""
+
 LATENT = 10
 """Latent size of the AE, VAE and CVAE of tasks 1, 2, 3 and 5."""
 HIDDEN, LR = (400,), 1e-3

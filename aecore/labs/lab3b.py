@@ -15,6 +15,14 @@ from ..config import choose
 from ..train import TrainConfig
 from . import lab2
 
+NOTEBOOK = "03b_dogs_ae_vs_vae"
+"""The lab's notebook: ``notebooks/<NOTEBOOK>.ipynb`` (its place in the book is its name's sort order)."""
+TITLE = "Autoencoder versus VAE on dog photos"
+"""The chapter's title: its notebook's first heading without "Lab N: "."""
+TOPIC = ("Lab 3 continued: AE versus VAE on dog photos, the same encoder and decoder at three latent sizes "
+         "(a Gaussian-likelihood ELBO), noise on the codes, samples of the prior")
+"""What the reader builds in it: one sentence for the book's lab table."""
+
 LATENT_CHANNELS = {"c4": 4, "c16": 16, "c64": 64}
 """Codes of 4, 16 or 64 maps of 8x8, by row id."""
 SIGMA = 0.1

@@ -13,6 +13,15 @@ from ..config import choose
 from ..train import TrainConfig
 from ..datasets.wafer.synthetic import SYNTHETIC_COUNTS
 
+NOTEBOOK = "04_wafer_maps"
+"""The lab's notebook: ``notebooks/<NOTEBOOK>.ipynb`` (its place in the book is its name's sort order)."""
+TITLE = "Wafer-map defect patterns"
+"""The chapter's title: its notebook's first heading without "Lab N: "."""
+TOPIC = ("A convolutional autoencoder on WM-811K wafer maps (or synthetic maps of the same nine defect patterns); "
+         "generating maps of one class by adding noise to their codes; topping up the rare classes of a "
+         "classifier's training set with them")
+"""What the reader builds in it: one sentence for the book's lab table."""
+
 SIZE = 32
 """Maps are resized to SIZE x SIZE pixels, one pixel per die position."""
 

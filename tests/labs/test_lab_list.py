@@ -1,12 +1,16 @@
-"""aecore.labs.LABS is the one list of labs: the notebooks, the book's table of contents and the lab tables
-of the intro and the README agree with it."""
+"""aecore.labs.LABS is the one list of labs, derived from the lab modules: the notebooks, the book's table of
+contents (a glob) and the book's lab table (filled in at build time) agree with it."""
 
 import json
+import subprocess
+import sys
+import types
 
 import pytest
 import yaml
 
 from aecore import labs
+from aecore.book import check, lab_table
 from aecore.config import REPO_ROOT
 
 
@@ -18,18 +22,46 @@ def test_labs_are_the_notebooks_in_book_order():
 
 def test_the_table_of_contents_lists_the_labs_in_order():
     toc = yaml.safe_load((REPO_ROOT / "book" / "_toc.yml").read_text())
-    files = [chapter["file"] for part in toc["parts"] for chapter in part["chapters"]]
+    files = check.toc_pages(toc, REPO_ROOT / "book")
     notebooks = [name.removeprefix("notebooks/") for name in files if name.startswith("notebooks/")]
     assert notebooks == [lab.stem for lab in labs.LABS], "book/_toc.yml and aecore.labs.LABS disagree"
 
 
-@pytest.mark.parametrize("name", sorted(labs.TABLE_FILES))
-def test_the_lab_tables_are_generated_from_labs(name):
-    text = (REPO_ROOT / name).read_text()
-    assert labs.with_lab_table(text, labs.TABLE_FILES[name]) == text, \
-        f"{name}'s lab table differs from aecore.labs.LABS: run `python -m aecore.labs`"
+def test_a_glob_in_the_table_of_contents_gives_its_pages_in_name_order(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    for name in ("00_tour.ipynb", "02_b.ipynb", "01_a.ipynb", "01_a.md~", "notes.md", ".hidden.ipynb"):
+        (tmp_path / "notebooks" / name).write_text("{}")
+    toc = {"root": "intro", "parts": [{"chapters": [{"file": "notebooks/00_tour"}]},
+                                      {"chapters": [{"glob": "notebooks/0[1-9]*"}, {"file": "data"}]}]}
+    assert check.toc_pages(toc, tmp_path) == ["intro", "notebooks/00_tour", "notebooks/01_a", "notebooks/02_b", "data"]
+
+
+def test_the_books_lab_table_is_generated_from_labs():
+    """book/intro.md holds the markers only; the build fills in the table (book/_ext/lab_table.py), so no copy of
+    it is kept by hand, and the README points to it instead of copying it."""
+    text = (REPO_ROOT / "book" / "intro.md").read_text()
+    assert f"{labs.BEGIN}\n{labs.END}\n" in text, "book/intro.md's lab table is typed in: leave its markers empty"
+    source = [text]
+    lab_table.fill_lab_table(None, "intro", source)
+    assert source[0] == labs.with_lab_table(text, "myst")
     for lab in labs.LABS:
-        assert lab.stem in text and lab.topic in text
+        assert lab.stem in source[0] and lab.topic in source[0]
+    other = ["unchanged"]
+    lab_table.fill_lab_table(None, "data_sources", other)
+    assert other == ["unchanged"]
+    config = yaml.safe_load((REPO_ROOT / "_config.yml").read_text())
+    assert config["sphinx"]["local_extensions"]["lab_table"] == "book/_ext"
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert not any(lab.topic in readme for lab in labs.LABS), "README.md copies the lab table: point to the book's"
+    env = types.SimpleNamespace(found_docs={"intro", "data_sources"})
+    assert lab_table.reread_the_table_page(None, env, set(), set(), set()) == ["intro"]
+
+
+def test_python_m_aecore_labs_prints_the_lab_table():
+    out = subprocess.run([sys.executable, "-m", "aecore.labs"], capture_output=True, text=True, check=True,
+                         cwd=REPO_ROOT).stdout
+    assert out == labs.lab_table("github")
+    assert "[Getting started: the data](notebooks/00_data_tour.ipynb)" in out
 
 
 def test_the_lab_table_is_replaced_between_its_markers_only():
@@ -42,13 +74,18 @@ def test_the_lab_table_is_replaced_between_its_markers_only():
         labs.with_lab_table("no markers", "myst")
 
 
-def test_write_lab_tables_updates_stale_files_only(tmp_path):
-    for name in labs.TABLE_FILES:
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(f"# {name}\n{labs.BEGIN}\nstale\n{labs.END}\n")
-    changed = labs.write_lab_tables(tmp_path)
-    assert sorted(p.relative_to(tmp_path).as_posix() for p in changed) == sorted(labs.TABLE_FILES)
-    assert labs.write_lab_tables(tmp_path) == []
+def test_labs_are_derived_from_the_lab_modules():
+    """Each ``lab<N>`` module of aecore.labs is one chapter, numbered by its name, placed by its notebook's name."""
+    import pkgutil
+    names = sorted(info.name for info in pkgutil.iter_modules(labs.__path__) if labs.LAB_MODULE.fullmatch(info.name))
+    assert sorted(lab.module_name for lab in labs.LABS[1:]) == names and labs.LABS[0] is labs.DATA_TOUR
+    for lab in labs.LABS[1:]:
+        module = lab.module
+        assert (lab.stem, lab.title, lab.topic) == (module.NOTEBOOK, module.TITLE, module.TOPIC)
+        assert lab.module_name == f"lab{lab.number}" and lab.module_name in labs.__all__
+    assert labs.lab("03b_dogs_ae_vs_vae").number == "3b"
+    with pytest.raises(AttributeError, match="aecore.labs.lab9 is a lab module .* lacks NOTEBOOK, TOPIC"):
+        labs._chapter(types.SimpleNamespace(__name__="aecore.labs.lab9", TITLE="t"))
 
 
 @pytest.mark.parametrize("lab", labs.LABS, ids=lambda lab: lab.stem)

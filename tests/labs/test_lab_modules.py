@@ -7,6 +7,7 @@ import pytest
 
 from aecore import cache, labs, objectives
 from aecore.cache.code_identity import function_identity
+from aecore.config import REPO_ROOT
 from aecore.labs import common, lab1, lab2, lab3, lab3b, lab4
 from aecore.train import TrainConfig
 from aecore.utils import stable_hash
@@ -73,6 +74,18 @@ def test_every_recipe_config_and_objective_is_pinned():
                          if (name.endswith("_objective") or name == "objective") and callable(value)}
     assert configs == set(BOOK_RECIPES) and objective_recipes == set(BOOK_OBJECTIVES)
     assert all(isinstance(_get(name)(*CONFIG_ARGS.get(name, ())), TrainConfig) for name in configs)
+
+
+def test_every_lab_module_is_pinned():
+    """Labs 1-4 are pinned above; a lab added since pins its configs, objectives and networks in its own
+    tests/labs/test_<module>.py with the check_pins fixture (tests/labs/conftest.py)."""
+    for entry in labs.LABS:
+        if entry.module_name is None or entry.module_name in LAB_MODULES:
+            continue
+        own = REPO_ROOT / "tests" / "labs" / f"test_{entry.module_name}.py"
+        assert own.is_file() and "check_pins(" in own.read_text(), \
+            f"aecore/labs/{entry.module_name}.py is not pinned: write tests/labs/test_{entry.module_name}.py " \
+            "with check_pins (CONTRIBUTING.md, 'Add a lab')"
 
 
 def test_recipes_follow_the_profile_and_the_seed(monkeypatch):
