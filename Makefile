@@ -6,11 +6,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 WEIGHTS ?= _build/weights/aecore-weights.zip
+# pytest-xdist processes for `make test`; each notebook's tests stay in one of them (--dist loadgroup).
+TEST_WORKERS ?= 2
 
 .PHONY: help install test book student weights clean-book lock check-bootstrap
 
 help:
-	@echo "make test   unit tests + pytest --nbval notebooks (AECORE_PROFILE=quick by default)"
+	@echo "make test   unit tests + every notebook run once (AECORE_PROFILE=quick by default), in TEST_WORKERS=$(TEST_WORKERS) processes"
 	@echo "make book   build the report site into _build/html (AECORE_PROFILE=full by default)"
 	@echo "make student the student edition (solutions taken out) in _build/student: notebooks/ and a zip of them"
 	@echo "make weights pack every cached model into $(WEIGHTS) (after make book), for AECORE_WEIGHTS"
@@ -28,8 +30,10 @@ install: $(STAMP)
 
 # pytest exits 5 when it collects nothing: that means the paths are wrong, so say so and fail.
 # AECORE_STRICT=1: a claim of the prose that a notebook does not reproduce fails the run.
+# tests/book/test_student_edition.py runs every notebook once, for the checks of `pytest --nbval notebooks`
+# (every cell runs without error) and as the reference of the student edition's walk.
 test: $(STAMP)
-	AECORE_STRICT=$${AECORE_STRICT:-1} AECORE_PROFILE=$${AECORE_PROFILE:-quick} $(BIN)/python -m pytest --nbval tests notebooks; \
+	AECORE_STRICT=$${AECORE_STRICT:-1} AECORE_PROFILE=$${AECORE_PROFILE:-quick} $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup tests; \
 	status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: check the tests/ and notebooks/ folders" >&2; exit 1; fi; \
 	exit $$status

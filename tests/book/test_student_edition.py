@@ -17,6 +17,11 @@ strings equal; only the wall-clock times a run measures itself (LIVE_TIMINGS) ar
 So the student notebooks stop only at their exercises, and with the solutions put back they compute
 what the book shows.
 
+Each notebook in notebooks/ is executed once per environment and the run serves two tests: the
+notebook's own test (every cell runs without error: what ``pytest --nbval notebooks`` checks of a
+notebook stored without outputs) and, as the reference, the student walk. Both carry the notebook's
+``xdist_group``, so under pytest-xdist (``make test``) they run in the same worker, which keeps the run.
+
 A glued value is read as myst-nb's ``glue`` stores it: a ``display_data`` output whose metadata has
 ``scrapbook: {name, mime_prefix}``, its mime types prefixed by ``application/papermill.record/`` when
 glued with ``display=False`` (as ``aecore.book.report.glue_values`` does). The value compared is its
@@ -56,6 +61,13 @@ LIVE_TIMINGS = {"load_seconds"}
 
 SOURCES = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 WITH_REGIONS = [p for p in SOURCES if ms.has_regions(nbformat.read(p, as_version=4))]
+
+
+def per_notebook(paths: list[Path]) -> list:
+    """``paths`` as pytest parameters, each in its notebook's xdist group (one worker runs the notebook once)."""
+    return [pytest.param(p, id=p.stem, marks=pytest.mark.xdist_group(f"notebook-{p.stem}")) for p in paths]
+
+
 def test_every_lab_has_exercises():
     """Every lab notebook (all but the data tour) has solution regions: the student edition covers them all."""
     missing = [p.name for p in SOURCES if not p.stem.startswith("00_") and p not in WITH_REGIONS]
@@ -187,14 +199,55 @@ def _describe(error) -> str:
     return f"{error.get('ename')}: {error.get('evalue')}\n{traceback[-4000:]}"
 
 
+def notebook_env() -> dict[str, str]:
+    """The kernels' environment of ``pytest --nbval notebooks``: this process's (conftest.py sets the
+    quick profile unless the caller chose one; ``make test`` sets AECORE_STRICT=1)."""
+    return dict(os.environ)
+
+
+# (path, environment) -> (the executed notebook, why it failed or None): each notebook runs once per
+# environment in a test process. Under ``make test`` (quick, strict) the notebook's own test and the
+# student walk ask for the same environment, so they share one run.
+_RUNS: dict[tuple[Path, tuple[tuple[str, str], ...]], tuple[Any, str | None]] = {}
+
+
+def executed(path: Path, env: dict[str, str]) -> tuple[Any, str | None]:
+    """``path`` executed top to bottom in one kernel started in notebooks/ with ``env`` (once per
+    process): the executed notebook and, if a cell failed, the error's text (else None)."""
+    key = (path, tuple(sorted(env.items())))
+    if key not in _RUNS:
+        nb = nbformat.read(path, as_version=4)
+        failure = None
+        try:
+            client_for(nb).execute(env=env)
+        except CellExecutionError as error:
+            failure = _plain(str(error))[-4000:]
+        except Exception as error:  # a timeout, a dead kernel: fail both tests, without a second run
+            failure = f"{type(error).__name__}: {_plain(str(error))[-4000:]}"
+        _RUNS[key] = (nb, failure)
+    return _RUNS[key]
+
+
 def execute_source(path: Path):
     """The source notebook executed as the book does it (quick profile): the executed notebook."""
-    nb = nbformat.read(path, as_version=4)
-    try:
-        client_for(nb).execute(env=kernel_env())
-    except CellExecutionError as error:
-        pytest.fail(f"{path.name}: the solution notebook itself fails: {_plain(str(error))[-4000:]}")
+    nb, failure = executed(path, kernel_env())
+    if failure is not None:
+        pytest.fail(f"{path.name}: the solution notebook itself fails: {failure}")
     return nb
+
+
+@pytest.mark.parametrize("path", per_notebook(SOURCES))
+def test_the_notebook_runs_top_to_bottom(path):
+    """What ``pytest --nbval notebooks`` checks of a notebook: stored without outputs (nbval compares
+    only cells stored with outputs), every cell runs without error in one kernel started in
+    notebooks/, with this process's environment (quick profile; strict under ``make test``)."""
+    stored = nbformat.read(path, as_version=4)
+    with_outputs = [i for i, cell in enumerate(stored.cells)
+                    if cell.cell_type == "code" and (cell.get("outputs") or cell.get("execution_count") is not None)]
+    assert not with_outputs, (f"{path.name}: cells {with_outputs} are stored with outputs or execution counts; "
+                              "notebooks are kept without them")
+    _, failure = executed(path, notebook_env())
+    assert failure is None, f"{path.name} fails: {failure}"
 
 
 def walk_steps(source, executed_source, student):
@@ -226,7 +279,7 @@ def walk_steps(source, executed_source, student):
     return steps
 
 
-@pytest.mark.parametrize("path", WITH_REGIONS, ids=[p.stem for p in WITH_REGIONS])
+@pytest.mark.parametrize("path", per_notebook(WITH_REGIONS))
 def test_the_student_notebook_stops_only_at_its_exercises_and_the_solutions_give_the_book_values(path, tmp_path):
     written = ms.make_student([path], tmp_path / "student")
     student = nbformat.read(written[0], as_version=4)
