@@ -19,19 +19,19 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from . import lessons
 from .noise import PowerNormalizedLatentNoise
 from .utils import apply_model, without_added_later
 
 # Every Model subclass by class name, so that a cached model can be rebuilt from its file.
-MODEL_CLASSES: dict[str, type["Model"]] = {}
+MODEL_CLASSES: dict[str, type[Model]] = {}
 
 
 def _plain(value: Any) -> Any:
@@ -131,7 +131,8 @@ def _check_flat_input(model: nn.Module, x: torch.Tensor, image_shape: tuple[int,
 
 
 def _check_conv_input(model: nn.Module, x: torch.Tensor, in_channels: int, stages: int) -> None:
-    """Raise ValueError unless ``x`` is (N, in_channels, H, W) with H, W multiples of 2**stages (one halving per stage)."""
+    """Raise ValueError unless ``x`` is (N, in_channels, H, W) with H, W multiples of 2**stages (one halving
+    per stage)."""
     factor = 2 ** stages
     if x.ndim != 4 or x.shape[1] != in_channels or x.shape[-2] % factor or x.shape[-1] % factor:
         raise ValueError(

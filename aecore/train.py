@@ -13,16 +13,27 @@ import math
 import time
 import warnings
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Union
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .cache import (CacheFileError, cache_key, data_fingerprint, describe_run, fetch_into_cache, key_of,
-                    model_file_name, models_dir, read_model_file, record_use, save_model_file)
+from .cache import (
+    CacheFileError,
+    cache_key,
+    data_fingerprint,
+    describe_run,
+    fetch_into_cache,
+    key_of,
+    model_file_name,
+    models_dir,
+    read_model_file,
+    record_use,
+    save_model_file,
+)
 from .config import pick_device
 from .config import seed as global_seed
 from .datasets import LabelledImages
@@ -36,7 +47,7 @@ LR_SCHEDULES = ("constant", "cosine")
 # Pixel values this far outside [0, 1] still pass check_images (rounding in preprocessing).
 _RANGE_TOLERANCE = 1e-4
 
-Loss = Callable[[nn.Module, torch.Tensor, torch.Tensor], Union[torch.Tensor, dict]]
+Loss = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor | dict]
 """A training objective: ``loss(model, x, y)`` -> per-image losses (N,) or a dict of them with ``"loss"``."""
 
 
@@ -98,7 +109,7 @@ class History:
                 "device": self.device}
 
     @classmethod
-    def from_dict(cls, blob: dict, from_cache: bool = True) -> "History":
+    def from_dict(cls, blob: dict, from_cache: bool = True) -> History:
         return cls(defaultdict(list, blob["metrics"]), blob["seconds"], blob["device"], from_cache)
 
 
@@ -365,5 +376,6 @@ def _load_cached(path: Path, key: str, model: nn.Module, device: torch.device,
         model.to(device).eval()
         return History.from_dict(blob["history"], from_cache=True), identity
     except (CacheFileError, RuntimeError) as err:
-        warnings.warn(f"cached model {path} could not be used ({type(err).__name__}: {err}); retraining it.")
+        warnings.warn(f"cached model {path} could not be used ({type(err).__name__}: {err}); retraining it.",
+                      stacklevel=2)
         return None, identity

@@ -33,9 +33,10 @@ import tempfile
 import urllib.request
 import warnings
 import zipfile
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO
 
 import torch
 from tqdm.auto import tqdm

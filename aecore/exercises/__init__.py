@@ -12,7 +12,7 @@ mistakes) and ``CHECKS`` (name -> ``check_<name>``). Adding an exercise is one b
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 # The labs in book order: the order of the registries (a lab may import an earlier lab's reference).
 from . import framework, lab1, lab2, lab3, lab3b, lab4

@@ -30,8 +30,9 @@ import copy
 import functools
 import inspect
 import math
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn

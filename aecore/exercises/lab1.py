@@ -14,14 +14,27 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .framework import (ONE_NUMBER, ExerciseMistake, Mistake, call_student, check_random, check_values, compare,
-                        describe_case, exercise, generator, mistaken_results, one_number, share_outside_01)
+from .framework import (
+    ONE_NUMBER,
+    ExerciseMistake,
+    Mistake,
+    call_student,
+    check_random,
+    check_values,
+    compare,
+    describe_case,
+    exercise,
+    generator,
+    mistaken_results,
+    one_number,
+    share_outside_01,
+)
 
 __all__ = ["count_parameters", "check_count_parameters", "bce_per_image", "check_bce_per_image", "noisy_input",
            "check_noisy_input", "grid_over_codes", "check_grid_over_codes", "l2_penalty", "check_l2_penalty"]

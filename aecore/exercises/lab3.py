@@ -13,15 +13,30 @@ first; per-image values are (N,). Random functions draw from torch's global gene
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from ..utils import eval_mode
-from .framework import (ONE_NUMBER, ExerciseMistake, Mistake, call, call_student, check_random, check_values, compare,
-                        decoding, describe_case, exercise, generator, mistaken_results, one_number, share_outside_01)
+from .framework import (
+    ONE_NUMBER,
+    ExerciseMistake,
+    Mistake,
+    call,
+    call_student,
+    check_random,
+    check_values,
+    compare,
+    decoding,
+    describe_case,
+    exercise,
+    generator,
+    mistaken_results,
+    one_number,
+    share_outside_01,
+)
 from .lab1 import bce_per_image
 
 __all__ = ["reparameterize", "check_reparameterize", "kl_divergence", "check_kl_divergence", "negative_elbo",

@@ -9,7 +9,7 @@ In the notebook: ``from aecore.exercises import lab4 as exercises``, then
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn

@@ -5,13 +5,13 @@ A value here is part of the cache keys of the lab's models: changing one retrain
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from .. import classifier, models
 from ..config import choose
-from ..train import TrainConfig
 from ..datasets.wafer.synthetic import SYNTHETIC_COUNTS
+from ..train import TrainConfig
 
 SIZE = 32
 """Maps are resized to SIZE x SIZE pixels, one pixel per die position."""
