@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -204,7 +205,7 @@ def adam(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.o
     """Adam over ``model``'s parameters with ``config.lr`` and ``config.weight_decay``, fused on
     :data:`FUSED_ADAM_DEVICES` (the same update as the default implementation up to rounding, and
     faster: see ``benchmarks/mnist_throughput.py``), the default implementation elsewhere."""
-    fused = {"fused": True} if device.type in FUSED_ADAM_DEVICES else {}
+    fused: dict[str, Any] = {"fused": True} if device.type in FUSED_ADAM_DEVICES else {}
     return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, **fused)
 
 
@@ -260,9 +261,9 @@ def train(model: nn.Module, train_data: LabelledImages, val_data: LabelledImages
     if reinitialize:
         for module in model.modules():
             if hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+                module.reset_parameters()  # type: ignore[operator]  # checked by hasattr just above
     memory_format = preferred_memory_format(device, train_data.images)
-    model.to(device, memory_format=memory_format)
+    model.to(device, memory_format=memory_format)  # type: ignore[call-overload]  # accepted at run time, not in the stubs
     x_all = train_data.images.to(device).contiguous(memory_format=memory_format)
     y_all = train_data.labels.to(device)
     n = len(train_data)
@@ -290,8 +291,8 @@ def train(model: nn.Module, train_data: LabelledImages, val_data: LabelledImages
         for key, value in totals.items():
             history.metrics[f"train_{key}"].append(float(value) / n)
         if val_data is not None:
-            for key, value in evaluate(model, val_data, loss, seed=config.seed + 1, device=device).items():
-                history.metrics[f"val_{key}"].append(value)
+            for key, mean in evaluate(model, val_data, loss, seed=config.seed + 1, device=device).items():
+                history.metrics[f"val_{key}"].append(mean)
         if not math.isfinite(history.final("train_loss")):
             raise FloatingPointError(
                 f"training diverged (loss {history.final('train_loss')}); lower the learning rate (now {config.lr})")

@@ -23,7 +23,7 @@ import torch
 try:  # POSIX
     import fcntl
 except ImportError:  # Windows
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]  # the locks are skipped where fcntl is None
     import msvcrt
 
 

@@ -251,7 +251,9 @@ def _decode_dogs(folder: Path, files: list[str], size: int) -> dict:
     Raises ValueError when more than :data:`MAX_BAD_PHOTO_SHARE` of the files fail.
     """
     images = torch.empty((len(files), 3, size, size), dtype=torch.uint8)
-    kept, digests, skipped = [], [], []
+    kept: list[str] = []
+    digests: list[str] = []
+    skipped: list[list[str]] = []
     for rel in tqdm(files, desc=f"Resizing dog photos to {size}px", leave=False):
         try:
             raw = (folder / rel).read_bytes()  # read once: decoded and checksummed from memory

@@ -365,7 +365,9 @@ def check_random(name: str, fn: Callable, cases: Sequence[Sequence[Any]], mistak
 @contextmanager
 def _recording_codes(model: nn.Module, store: list) -> Iterator[None]:
     """Record the input of every call of ``model.decoder`` (the codes being decoded) into ``store``."""
-    handle = model.decoder.register_forward_pre_hook(lambda module, inputs: store.append(inputs[0].detach()))
+    decoder = model.decoder
+    assert isinstance(decoder, nn.Module)
+    handle = decoder.register_forward_pre_hook(lambda module, inputs: store.append(inputs[0].detach()))
     try:
         yield
     finally:

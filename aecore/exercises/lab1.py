@@ -289,7 +289,7 @@ def check_l2_penalty(fn: Callable) -> None:
     cases = [(MLPAutoencoder(image_shape=(1, 4, 4), hidden=(8,), latent_dim=2),),
              (nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.Flatten(), nn.Linear(12, 5)),)]
     with torch.no_grad():  # norm scales other than 1, so leaving them in shows
-        cases[1][0][1].weight.uniform_(0.5, 2.0)
+        cases[1][0][1].weight.uniform_(0.5, 2.0)  # type: ignore[index]
 
     def differentiable(results):
         if not all(isinstance(r, torch.Tensor) and r.requires_grad for r in results):
