@@ -9,10 +9,11 @@ WEIGHTS ?= _build/weights/aecore-weights.zip
 # pytest-xdist processes for `make test`; each notebook's tests stay in one of them (--dist loadgroup).
 TEST_WORKERS ?= 2
 
-.PHONY: help install test book student weights clean-book lock check-bootstrap
+.PHONY: help install lint test book student weights clean-book lock check-bootstrap
 
 help:
 	@echo "make test   unit tests + every notebook run once (AECORE_PROFILE=quick by default), in TEST_WORKERS=$(TEST_WORKERS) processes"
+	@echo "make lint   ruff (lint, import order) over the code and mypy over aecore (configured in pyproject.toml)"
 	@echo "make book   build the report site into _build/html (AECORE_PROFILE=full by default)"
 	@echo "make student the student edition (solutions taken out) in _build/student: notebooks/ and a zip of them"
 	@echo "make weights pack every cached model into $(WEIGHTS) (after make book), for AECORE_WEIGHTS"
@@ -23,10 +24,15 @@ help:
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,test]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,test,lint]"
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Settings in pyproject.toml ([tool.ruff], [tool.mypy]). The notebooks are checked by running them (make test).
+lint: $(STAMP)
+	$(BIN)/ruff check aecore tests benchmarks tools book/_ext conftest.py
+	$(BIN)/mypy
 
 # pytest exits 5 when it collects nothing: that means the paths are wrong, so say so and fail.
 # AECORE_STRICT=1: a claim of the prose that a notebook does not reproduce fails the run.
@@ -63,7 +69,7 @@ clean-book:
 	rm -rf _build
 
 lock: $(STAMP)
-	{ echo "# Exact versions CI and 'make' install (pip install -c constraints.txt -e '.[book,test]')."; \
+	{ echo "# Exact versions CI and 'make' install (pip install -c constraints.txt -e '.[book,test,lint]')."; \
 	  echo "# Regenerate after changing dependencies:  make lock"; \
 	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^aecore'; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt

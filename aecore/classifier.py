@@ -48,7 +48,7 @@ class DigitClassifier(ImageClassifier):
 def predict_proba(model: nn.Module, images: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
     """Class probabilities (N, classes) on the CPU, computed in eval mode in batches of ``batch_size``
     images (by default :func:`~aecore.utils.inference_batch_size`)."""
-    return apply_model(model, lambda x: torch.softmax(model(x), dim=1), images, batch_size=batch_size)
+    return apply_model(model, lambda x: torch.softmax(model(x), dim=1), images, batch_size=batch_size)  # type: ignore[return-value]  # fn returns one tensor
 
 
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
@@ -21,7 +21,7 @@ def encode_dataset(model: LatentModel, images: torch.Tensor, labels: torch.Tenso
     :func:`~aecore.utils.inference_batch_size` images) are moved to the model's device; a
     conditional model needs ``labels``.
     """
-    return apply_model(model, model.code, images, labels, batch_size=batch_size)
+    return apply_model(model, model.code, images, labels, batch_size=batch_size)  # type: ignore[return-value]  # fn returns one tensor
 
 
 def encode_posterior(model: VariationalAutoencoder, images: torch.Tensor, labels: torch.Tensor | None = None,
@@ -32,12 +32,12 @@ def encode_posterior(model: VariationalAutoencoder, images: torch.Tensor, labels
     """
     if not isinstance(model, VariationalAutoencoder):
         raise ValueError(f"{type(model).__name__} is not variational: it has no posterior (use encode_dataset)")
-    return apply_model(model, model.encode, images, labels, batch_size=batch_size)
+    return apply_model(model, model.encode, images, labels, batch_size=batch_size)  # type: ignore[return-value]  # fn returns (mu, logvar)
 
 
 def kl_per_dimension(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
     """Mean over ``images`` of KL(q(z_d | x) || N(0, 1)) for each latent dimension d: shape latent_shape, nats."""
-    mu, logvar = encode_posterior(model, images, labels)
+    mu, logvar = encode_posterior(model, images, labels)  # type: ignore[arg-type]  # checked there: a ValueError unless a VAE
     return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).mean(0)
 
 
@@ -56,7 +56,7 @@ def decode_codes(model: LatentModel, codes: torch.Tensor, labels: torch.Tensor |
     of ``batch_size`` codes (by default :func:`~aecore.utils.inference_batch_size`).
 
     A conditional model needs ``labels`` (one per code)."""
-    return apply_model(model, lambda zb, yb: torch.sigmoid(model.decode(zb, yb)), codes, labels,
+    return apply_model(model, lambda zb, yb: torch.sigmoid(model.decode(zb, yb)), codes, labels,  # type: ignore[return-value]  # fn returns one tensor
                        batch_size=batch_size)
 
 
@@ -68,7 +68,7 @@ def decode_per_class(model: nn.Module, codes: torch.Tensor, num_classes: int) ->
     asked for, int64 (num_classes * N,).
     """
     asked = torch.arange(num_classes).repeat_interleave(len(codes))
-    return decode_codes(model, codes.repeat(num_classes, *([1] * (codes.ndim - 1))), asked), asked
+    return decode_codes(model, codes.repeat(num_classes, *([1] * (codes.ndim - 1))), asked), asked  # type: ignore[arg-type]  # any LatentModel
 
 
 @dataclass
@@ -274,13 +274,13 @@ def generate_near(model: nn.Module, images: torch.Tensor | None, n: int, strengt
     """
     if codes is None and images is None:
         raise ValueError("give the source images or their codes")
-    n_sources = len(codes if codes is not None else images)
+    n_sources = len(codes if codes is not None else images)  # type: ignore[arg-type]  # one of them is given (checked above)
     if n < 0 or n_sources == 0:
         raise ValueError(f"need n >= 0 and at least one source image, got n={n} and {n_sources} images")
     if codes is None:
-        codes = encode_dataset(model, images)
+        codes = encode_dataset(model, images)  # type: ignore[arg-type]  # a LatentModel; images given (checked above)
     source = torch.randint(len(codes), (n,), generator=generator)
-    return decode_codes(model, perturb(codes[source], strength, generator)), source
+    return decode_codes(model, perturb(codes[source], strength, generator)), source  # type: ignore[arg-type]  # any LatentModel
 
 
 def augment_rare_classes(model: nn.Module, data: LabelledImages, target: int, strength: float, *, seed: int = 0,
@@ -315,6 +315,6 @@ def round_trip_error(model: nn.Module, codes: torch.Tensor, decoded: torch.Tenso
     ``decode_codes(model, codes)`` if already at hand (saves decoding them again).
     """
     if decoded is None:
-        decoded = decode_codes(model, codes)
-    again = encode_dataset(model, decoded)
+        decoded = decode_codes(model, codes)  # type: ignore[arg-type]  # any LatentModel
+    again = encode_dataset(model, decoded)  # type: ignore[arg-type]  # any LatentModel
     return (again - codes).flatten(1).norm(dim=1) / codes.flatten(1).norm(dim=1).clamp_min(1e-12)

@@ -13,7 +13,15 @@ Random functions draw from torch's global generator (seed it with ``torch.manual
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Protocol
+
 from .exercises import REFERENCES
 
 __all__ = list(REFERENCES)
 globals().update(REFERENCES)
+
+if TYPE_CHECKING:  # the names above are filled in at run time: to a type checker, each is a function
+    class _Reference(Protocol):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def __getattr__(name: str) -> _Reference: ...

@@ -19,19 +19,19 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from . import lessons
 from .noise import PowerNormalizedLatentNoise
 from .utils import apply_model, without_added_later
 
 # Every Model subclass by class name, so that a cached model can be rebuilt from its file.
-MODEL_CLASSES: dict[str, type["Model"]] = {}
+MODEL_CLASSES: dict[str, type[Model]] = {}
 
 
 def _plain(value: Any) -> Any:
@@ -81,7 +81,7 @@ class Model(nn.Module):
         super().__init_subclass__(**kwargs)
         MODEL_CLASSES[cls.__name__] = cls
         if "__init__" in cls.__dict__:
-            cls.__init__ = _capturing_hparams(cls.__dict__["__init__"])
+            cls.__init__ = _capturing_hparams(cls.__dict__["__init__"])  # type: ignore[method-assign]
 
 
 def build_model(class_name: str, hparams: dict[str, Any]) -> Model:
@@ -131,7 +131,8 @@ def _check_flat_input(model: nn.Module, x: torch.Tensor, image_shape: tuple[int,
 
 
 def _check_conv_input(model: nn.Module, x: torch.Tensor, in_channels: int, stages: int) -> None:
-    """Raise ValueError unless ``x`` is (N, in_channels, H, W) with H, W multiples of 2**stages (one halving per stage)."""
+    """Raise ValueError unless ``x`` is (N, in_channels, H, W) with H, W multiples of 2**stages (one halving
+    per stage)."""
     factor = 2 ** stages
     if x.ndim != 4 or x.shape[1] != in_channels or x.shape[-2] % factor or x.shape[-1] % factor:
         raise ValueError(
@@ -280,7 +281,7 @@ class VariationalAutoencoder(LatentModel):
         """The posterior mean ``mu`` of images ``x``: shape (N, *latent_shape)."""
         return self.encode(x, y)[0]
 
-    reparameterize = staticmethod(lessons.reparameterize)
+    reparameterize = staticmethod(lessons.reparameterize)  # type: ignore[var-annotated]  # any reference function
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
         """Images -> (logits, mu, logvar)."""
@@ -357,7 +358,7 @@ class ConvVAE(VariationalAutoencoder):
         super().__init__()
         if latent_channels < 1:
             raise ValueError(f"latent_channels must be >= 1, got {latent_channels}")
-        shared = dict(image_size=image_size, in_channels=in_channels, channels=channels, blocks=blocks)
+        shared: dict[str, Any] = dict(image_size=image_size, in_channels=in_channels, channels=channels, blocks=blocks)
         self.encoder = ConvAutoencoder(**shared, latent_channels=2 * latent_channels).encoder
         decoder_source = ConvAutoencoder(**shared, latent_channels=latent_channels)
         self.decoder = decoder_source.decoder
@@ -383,7 +384,7 @@ def reconstruct(model: LatentModel, x: torch.Tensor, y: torch.Tensor | None = No
     The deterministic code is decoded (a VAE's posterior mean, no sampling). A conditional
     model needs the labels ``y``.
     """
-    return apply_model(model, lambda xb, yb: torch.sigmoid(model.reconstruction_logits(xb, yb)), x, y,
+    return apply_model(model, lambda xb, yb: torch.sigmoid(model.reconstruction_logits(xb, yb)), x, y,  # type: ignore[return-value]  # fn returns one tensor
                        batch_size=batch_size)
 
 

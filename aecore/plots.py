@@ -7,11 +7,11 @@ notebooks can compose figures freely.
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
 import torch
+from matplotlib.ticker import MaxNLocator
 from torchvision.utils import make_grid
 
 from .latent import Grid2D, decode_codes
@@ -217,6 +217,8 @@ def latent_explorer(model, extent: tuple[float, float, float, float], *, step: f
         ax.set_axis_off()
         plt.show()
 
-    slider = lambda lo, hi, name: widgets.FloatSlider(value=(lo + hi) / 2, min=lo, max=hi, step=step,
-                                                      description=name, continuous_update=True)
+    def slider(lo: float, hi: float, name: str) -> widgets.FloatSlider:
+        return widgets.FloatSlider(value=(lo + hi) / 2, min=lo, max=hi, step=step, description=name,
+                                   continuous_update=True)
+
     return widgets.interactive(draw, z1=slider(x0, x1, "z1"), z2=slider(y0, y1, "z2"))

@@ -13,16 +13,28 @@ import math
 import time
 import warnings
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Union
+from typing import Any
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .cache import (CacheFileError, cache_key, data_fingerprint, describe_run, fetch_into_cache, key_of,
-                    model_file_name, models_dir, read_model_file, record_use, save_model_file)
+from .cache import (
+    CacheFileError,
+    cache_key,
+    data_fingerprint,
+    describe_run,
+    fetch_into_cache,
+    key_of,
+    model_file_name,
+    models_dir,
+    read_model_file,
+    record_use,
+    save_model_file,
+)
 from .config import pick_device
 from .config import seed as global_seed
 from .datasets import LabelledImages
@@ -36,7 +48,7 @@ LR_SCHEDULES = ("constant", "cosine")
 # Pixel values this far outside [0, 1] still pass check_images (rounding in preprocessing).
 _RANGE_TOLERANCE = 1e-4
 
-Loss = Callable[[nn.Module, torch.Tensor, torch.Tensor], Union[torch.Tensor, dict]]
+Loss = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor | dict]
 """A training objective: ``loss(model, x, y)`` -> per-image losses (N,) or a dict of them with ``"loss"``."""
 
 
@@ -98,7 +110,7 @@ class History:
                 "device": self.device}
 
     @classmethod
-    def from_dict(cls, blob: dict, from_cache: bool = True) -> "History":
+    def from_dict(cls, blob: dict, from_cache: bool = True) -> History:
         return cls(defaultdict(list, blob["metrics"]), blob["seconds"], blob["device"], from_cache)
 
 
@@ -193,7 +205,7 @@ def adam(model: nn.Module, config: TrainConfig, device: torch.device) -> torch.o
     """Adam over ``model``'s parameters with ``config.lr`` and ``config.weight_decay``, fused on
     :data:`FUSED_ADAM_DEVICES` (the same update as the default implementation up to rounding, and
     faster: see ``benchmarks/mnist_throughput.py``), the default implementation elsewhere."""
-    fused = {"fused": True} if device.type in FUSED_ADAM_DEVICES else {}
+    fused: dict[str, Any] = {"fused": True} if device.type in FUSED_ADAM_DEVICES else {}
     return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, **fused)
 
 
@@ -249,9 +261,9 @@ def train(model: nn.Module, train_data: LabelledImages, val_data: LabelledImages
     if reinitialize:
         for module in model.modules():
             if hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+                module.reset_parameters()  # type: ignore[operator]  # checked by hasattr just above
     memory_format = preferred_memory_format(device, train_data.images)
-    model.to(device, memory_format=memory_format)
+    model.to(device, memory_format=memory_format)  # type: ignore[call-overload]  # accepted at run time, not in the stubs
     x_all = train_data.images.to(device).contiguous(memory_format=memory_format)
     y_all = train_data.labels.to(device)
     n = len(train_data)
@@ -279,8 +291,8 @@ def train(model: nn.Module, train_data: LabelledImages, val_data: LabelledImages
         for key, value in totals.items():
             history.metrics[f"train_{key}"].append(float(value) / n)
         if val_data is not None:
-            for key, value in evaluate(model, val_data, loss, seed=config.seed + 1, device=device).items():
-                history.metrics[f"val_{key}"].append(value)
+            for key, mean in evaluate(model, val_data, loss, seed=config.seed + 1, device=device).items():
+                history.metrics[f"val_{key}"].append(mean)
         if not math.isfinite(history.final("train_loss")):
             raise FloatingPointError(
                 f"training diverged (loss {history.final('train_loss')}); lower the learning rate (now {config.lr})")
@@ -365,5 +377,6 @@ def _load_cached(path: Path, key: str, model: nn.Module, device: torch.device,
         model.to(device).eval()
         return History.from_dict(blob["history"], from_cache=True), identity
     except (CacheFileError, RuntimeError) as err:
-        warnings.warn(f"cached model {path} could not be used ({type(err).__name__}: {err}); retraining it.")
+        warnings.warn(f"cached model {path} could not be used ({type(err).__name__}: {err}); retraining it.",
+                      stacklevel=2)
         return None, identity

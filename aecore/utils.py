@@ -12,9 +12,10 @@ import random
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ import torch
 try:  # POSIX
     import fcntl
 except ImportError:  # Windows
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]  # the locks are skipped where fcntl is None
     import msvcrt
 
 

@@ -13,13 +13,14 @@ import json
 import os
 import platform
 import subprocess
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import torch
 
-from aecore.config import pick_device
 from aecore.book.report import benchmark_path
+from aecore.config import pick_device
 from aecore.utils import atomic_path
 
 REPO = Path(__file__).resolve().parent.parent

@@ -10,8 +10,9 @@ It writes ``benchmarks/results/claims.json`` (which no chapter reads): one row p
 many of the seeds run it held, the seeds it failed on), the same for claims a notebook no longer
 makes (``retired``: absent from its latest run, as after a sentence was rewritten), every run's
 verdicts and measured numbers (``runs``: notebook -> seed -> claims, errors, seconds, when
-recorded) and the provenance. Runs of other notebooks or seeds already in that file are kept, so the study can be extended a notebook or a seed at a
-time, and two studies may run at once (each run is merged into the file under a lock). Exit status
+recorded) and the provenance. Runs of other notebooks or seeds already in that file are kept, so the
+study can be extended a notebook or a seed at a time, and two studies may run at once (each run is merged
+into the file under a lock). Exit status
 1 if a claim failed on some seed or a cell raised.
 
     python -m benchmarks.claims [--seeds 0 1 2 3 4] [--notebooks 01_mnist_autoencoder 03_mnist_vae]
@@ -113,7 +114,8 @@ def record_run(path: Path, name: str, seed: int, result: dict) -> dict[str, dict
     another process saved meanwhile are kept) and write it back atomically; return all runs."""
     with locked(path):
         runs = json.loads(path.read_text())["runs"] if path.is_file() else {}
-        runs.setdefault(name, {})[str(seed)] = {**result, "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        recorded = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        runs.setdefault(name, {})[str(seed)] = {**result, "recorded": recorded}
         save_benchmark("claims", summary_rows(runs), formats={},
                        caption="The chapters' claims over training seeds, full profile (python -m benchmarks.claims)",
                        path=path, retired=summary_rows(runs, retired=True), runs=runs)

@@ -62,7 +62,8 @@ else:
     config = labs.lab2.train_config()
     result.update(train_photos=len(train_set), test_photos=len(test_set), epochs=config.epochs,
                   steps_per_epoch=-(-len(train_set) // config.batch_size), breeds=len(train_set.classes),
-                  photos_on_disk=datasets.count_dog_photos(), float_megabytes=(train_set.images.nbytes + test_set.images.nbytes) / 2**20)
+                  photos_on_disk=datasets.count_dog_photos(),
+                  float_megabytes=(train_set.images.nbytes + test_set.images.nbytes) / 2**20)
 result["peak_rss_megabytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 result.update(import_seconds=import_seconds, import_rss_megabytes=import_rss)
 print("RESULT " + json.dumps(result))
@@ -135,8 +136,8 @@ def main() -> None:
             "first load (decode and cache every photo), budget": ("load", env),
             "cached load, budget (default)": ("load", env),
             "cached load, AECORE_DOGS=all": ("load", env | {"AECORE_DOGS": "all"}),
-            "quick profile, AECORE_DOGS=all: one training epoch": ("train_quick_epoch",
-                                                                  env | {"AECORE_DOGS": "all", "AECORE_PROFILE": "quick"}),
+            "quick profile, AECORE_DOGS=all: one training epoch": (
+                "train_quick_epoch", env | {"AECORE_DOGS": "all", "AECORE_PROFILE": "quick"}),
         }
         results = {}
         for name, (step, step_env) in steps.items():

@@ -96,12 +96,14 @@ def main() -> None:
                      "test PSNR (dB)": metrics.mean_psnr(reconstructions, test_set.images),
                      "test SSIM": metrics.mean_ssim(reconstructions, test_set.images)})
         print(rows[-1], flush=True)
-    path = save_benchmark("lab2_architecture", rows, {"parameters": ",", "s / epoch": ".0f", "step cost, s / epoch": ".0f",
+    path = save_benchmark("lab2_architecture", rows, {"parameters": ",", "s / epoch": ".0f",
+                                                       "step cost, s / epoch": ".0f",
                                                        "test PSNR (dB)": ".2f", "test SSIM": ".3f"},
                           f"Runs on {len(train_set):,} training photos, test PSNR and SSIM on {len(test_set):,}. "
                           "s / epoch: the training run's own time (with its per-epoch validation pass), as it was "
                           "first trained; step cost: the fastest of 5 rounds of 8 training steps of each variant, "
-                          "timed back to back by this script, times the steps of an epoch" + (f"; {sys.argv[1]}" if len(sys.argv) > 1 else ""))
+                          "timed back to back by this script, times the steps of an epoch"
+                          + (f"; {sys.argv[1]}" if len(sys.argv) > 1 else ""))
     print(f"wrote {path}")
 
 

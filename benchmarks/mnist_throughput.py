@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from statistics import median
-from typing import Callable, Mapping
 
 import torch
 from torch.nn import functional as F
@@ -182,7 +182,8 @@ def interleaved_rounds(runs: Mapping[str, Callable[[], float]], rounds: int, n_i
     for round_number in range(1, rounds + 1):
         for row_id, run in runs.items():
             seconds[row_id].append(run())
-        print(f"round {round_number}: " + ", ".join(f"{row_id} {n_images / s[-1]:,.0f}" for row_id, s in seconds.items())
+        print(f"round {round_number}: "
+              + ", ".join(f"{row_id} {n_images / s[-1]:,.0f}" for row_id, s in seconds.items())
               + " images/s", flush=True)
     return seconds
 

@@ -43,8 +43,8 @@ import torch
 
 import aecore  # first: flushes denormals before any torch work
 from aecore import classifier, latent, metrics, models, noise, objectives
-from aecore.labs import LABS, common, lab1, lab2, lab3
 from aecore.book.report import load_benchmark
+from aecore.labs import LABS, common, lab1, lab2, lab3
 from aecore.train import evaluate, fit_or_load
 from benchmarks._results import save_benchmark
 
@@ -175,7 +175,8 @@ def main() -> int:
         per_seed={str(seed): numbers for seed, numbers in per_seed.items()}, profile=aecore.profile(),
         seeds=args.seeds)
     print(f"wrote {path}")
-    missed = [f"{label}, seed {seed}: {numbers[key]:{fmt}}" for key, (label, _, comparison, target, fmt) in TARGETS.items()
+    missed = [f"{label}, seed {seed}: {numbers[key]:{fmt}}"
+              for key, (label, _, comparison, target, fmt) in TARGETS.items()
               for seed, numbers in per_seed.items() if key in numbers and not met(numbers[key], comparison, target)]
     for miss in missed:
         print(f"target missed: {miss}", file=sys.stderr)

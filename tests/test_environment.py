@@ -1,9 +1,9 @@
 """The conda environment, the pip metadata and the lock file must describe the same packages."""
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name

@@ -124,7 +124,8 @@ def test_class_spread_ratio_is_small_for_tight_clusters_and_scale_free():
     tight = centres[labels] + 0.1 * torch.randn(300, 2, generator=gen)
     loose = centres[labels] + 5.0 * torch.randn(300, 2, generator=gen)
     assert latent.class_spread_ratio(tight, labels) < 0.05 < latent.class_spread_ratio(loose, labels)
-    assert latent.class_spread_ratio(tight * 7, labels) == pytest.approx(latent.class_spread_ratio(tight, labels), rel=1e-5)
+    assert latent.class_spread_ratio(tight * 7, labels) == pytest.approx(latent.class_spread_ratio(tight, labels),
+                                                                         rel=1e-5)
 
 
 def test_layout_metrics_collects_scale_separation_and_spread():

@@ -47,7 +47,9 @@ def test_shape_mismatch_is_rejected():
 def test_ssim_is_one_for_identical_and_falls_with_noise():
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(4, 3, 32, 32, generator=gen)
-    noisy = lambda s: (x + s * torch.randn(x.shape, generator=gen)).clamp(0, 1)
+    def noisy(s):
+        return (x + s * torch.randn(x.shape, generator=gen)).clamp(0, 1)
+
     assert metrics.ssim(x, x).tolist() == pytest.approx([1.0] * 4, abs=1e-5)
     assert metrics.mean_ssim(x, x) > metrics.mean_ssim(x, noisy(0.05)) > metrics.mean_ssim(x, noisy(0.3))
 

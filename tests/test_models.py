@@ -12,7 +12,8 @@ def test_mlp_autoencoder_shapes_and_default_bottleneck():
     assert z.shape == (5, 2) and model.latent_shape == (2,)
     assert model.decode(z).shape == x.shape and model(x).shape == x.shape
     # 784-512-256-2 and mirror: weights + biases
-    expected = (784 * 512 + 512) + (512 * 256 + 256) + (256 * 2 + 2) + (2 * 256 + 256) + (256 * 512 + 512) + (512 * 784 + 784)
+    expected = ((784 * 512 + 512) + (512 * 256 + 256) + (256 * 2 + 2)
+                + (2 * 256 + 256) + (256 * 512 + 512) + (512 * 784 + 784))
     assert models.count_parameters(model) == expected
 
 

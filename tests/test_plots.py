@@ -2,12 +2,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import pytest
+import torch
 
-from aecore import latent, plots  # noqa: E402
-from aecore.train import History  # noqa: E402
+from aecore import latent, plots
+from aecore.train import History
 
 
 @pytest.fixture(autouse=True)

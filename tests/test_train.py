@@ -105,7 +105,8 @@ def test_an_objective_that_does_not_give_per_image_losses_is_named(tiny_images, 
     (small_ae, objectives.negative_elbo, ValueError),           # a plain autoencoder gives no (mu, logvar)
     (small_vae, objectives.reconstruction_bce, AttributeError),  # a VAE's forward gives a tuple, not logits
 ])
-def test_an_objective_for_another_kind_of_model_fails_with_a_note_naming_both(tiny_images, make_model, objective, error):
+def test_an_objective_for_another_kind_of_model_fails_with_a_note_naming_both(tiny_images, make_model, objective,
+                                                                              error):
     x, y = tiny_images.images[:4], tiny_images.labels[:4]
     with pytest.raises(error) as raised:
         train.batch_losses(make_model(), x, y, objective)
@@ -160,7 +161,8 @@ def test_vae_and_cvae_log_recon_and_kl(tiny_images):
                               device=CPU, progress=False)
         for key in ("train_recon", "train_kl", "val_recon", "val_kl"):
             assert len(history[key]) == 2
-        assert history.final("val_loss") == pytest.approx(history.final("val_recon") + history.final("val_kl"), rel=1e-5)
+        assert history.final("val_loss") == pytest.approx(history.final("val_recon") + history.final("val_kl"),
+                                                          rel=1e-5)
 
 
 @pytest.mark.parametrize("regularised", ["weight_decay", "penalty"])
@@ -325,7 +327,9 @@ def test_a_freshly_trained_model_computes_exactly_what_its_cached_copy_does(dirs
     gen = torch.Generator().manual_seed(0)
     data = LabelledImages(torch.rand(16, 3, 16, 16, generator=gen), torch.zeros(16, dtype=torch.long), ["x"])
     config = TrainConfig(epochs=1, batch_size=8)
-    make = lambda: models.ConvAutoencoder(image_size=16, channels=(4, 8), latent_channels=2, blocks=0, latent_noise=0.1)
+    def make():
+        return models.ConvAutoencoder(image_size=16, channels=(4, 8), latent_channels=2, blocks=0, latent_noise=0.1)
+
     trained = make()
     assert not train.fit_or_load("fmt", trained, data, None, config, loss=MSE, progress=False).from_cache
     loaded = make()
@@ -405,7 +409,7 @@ def notebook_bce(model, x, y):
 ONE_NOTEBOOKS_BCE = notebook_bce
 
 
-def notebook_bce(model, x, y):  # noqa: F811  (another notebook's copy: the same code, other comments and layout)
+def notebook_bce(model, x, y):
     # summed over each image's pixels
 
     return lessons.bce_per_image(

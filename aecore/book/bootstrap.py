@@ -122,16 +122,24 @@ def _cell_spans(text: str) -> tuple[int, int, list[tuple[int, int]]] | None:
     match = CELLS_START.search(text)
     if match is None:
         return None
-    decoder, spans, pos = json.JSONDecoder(), [], match.end()
+    decoder, pos = json.JSONDecoder(), match.end()
+    spans: list[tuple[int, int]] = []
     whitespace = re.compile(r"\s*")
+
+    def skip_whitespace(start: int) -> int:
+        """The offset of the first character at or after ``start`` that is not whitespace."""
+        found = whitespace.match(text, start)
+        assert found is not None  # \s* matches at every offset
+        return found.end()
+
     while True:
-        pos = whitespace.match(text, pos).end()
+        pos = skip_whitespace(pos)
         if text.startswith("]", pos):
             return match.end(), pos, spans
         if spans:
             if not text.startswith(",", pos):
                 return None
-            pos = whitespace.match(text, pos + 1).end()
+            pos = skip_whitespace(pos + 1)
         try:
             _, end = decoder.raw_decode(text, pos)
         except ValueError:

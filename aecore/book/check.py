@@ -144,19 +144,20 @@ def static_glue_names(notebook: dict) -> tuple[dict[str, bool], list[re.Pattern]
                         names[keyword.arg] = False
                     elif isinstance(keyword.value, ast.Dict):
                         for key in keyword.value.keys:
-                            define(key)
+                            if key is not None:  # None: a ``**mapping`` entry, which names nothing
+                                define(key)
                     elif isinstance(keyword.value, ast.DictComp):
                         define(keyword.value.key)
             elif function in HELPER_NAMES:
                 names.update(dict.fromkeys(HELPER_NAMES[function], False))
             elif function == "Results" and call.args and isinstance(call.args[0], ast.Constant):
-                patterns.append(re.compile(re.escape(f"{call.args[0].value}_") + r"[A-Za-z0-9]+_\w+"))
+                patterns.append(re.compile(re.escape(f"{call.args[0].value!s}_") + r"[A-Za-z0-9]+_\w+"))
     return names, patterns
 
 
 def _fstring_pattern(node: ast.JoinedStr) -> re.Pattern:
     """A regular expression for the strings an f-string can make: literal parts kept, each field any text."""
-    return re.compile("".join(re.escape(part.value) if isinstance(part, ast.Constant) else ".+"
+    return re.compile("".join(re.escape(str(part.value)) if isinstance(part, ast.Constant) else ".+"
                               for part in node.values))
 
 

@@ -58,8 +58,19 @@ from pathlib import Path
 import nbformat
 
 from ..config import REPO_ROOT as ROOT
-from .notebook_format import (BOOTSTRAP_ID, DROP_TAGS, EXERCISE_TAGS, FALLBACK_MESSAGE, GLUE_DIRECTIVE, GLUE_ROLE,
-                              STUB_RAISE, STUDENT_KEEP, MarkerError, Region, find_regions)
+from .notebook_format import (
+    BOOTSTRAP_ID,
+    DROP_TAGS,
+    EXERCISE_TAGS,
+    FALLBACK_MESSAGE,
+    GLUE_DIRECTIVE,
+    GLUE_ROLE,
+    STUB_RAISE,
+    STUDENT_KEEP,
+    MarkerError,
+    Region,
+    find_regions,
+)
 
 NOTEBOOKS = ROOT / "notebooks"
 DEFAULT_OUT = ROOT / "_build" / "student"

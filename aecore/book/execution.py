@@ -204,7 +204,7 @@ def execute_notebooks(paths: Iterable[Path | str], *, timeout: int | None, allow
     running have finished; the ones not yet started are dropped. ``threads``: each kernel's
     ``OMP_NUM_THREADS`` (default: cores / workers). ``log`` gets a line per retry.
     """
-    paths = [str(p) for p in paths]
+    names = [str(p) for p in paths]
     threads = threads or threads_per_kernel(workers)
     # spawn: a worker is a fresh interpreter, not a copy of the (threaded) Sphinx process
     context = multiprocessing.get_context("spawn")
@@ -212,7 +212,7 @@ def execute_notebooks(paths: Iterable[Path | str], *, timeout: int | None, allow
         def submit(path: str):
             return pool.submit(execute_notebook, path, timeout, allow_errors, threads)
 
-        pending = {submit(path): 1 for path in paths}
+        pending = {submit(name): 1 for name in names}
         failed = None
         while pending and failed is None:
             future = next(as_completed(pending))

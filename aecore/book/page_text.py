@@ -5,8 +5,9 @@ Usage:
     python tools/page_text.py compare DIR_A DIR_B              list the lines that differ (exit 1 if any)
 
 Only the article body is kept (no navigation, scripts, styles or code-cell inputs: the
-prose and the cells' outputs), one text block per line, whitespace collapsed. Lines that state a wall time or a training time ("trained in 147 s",
-"took 3.2 s") are reported separately, since they are measured anew by every build.
+prose and the cells' outputs), one text block per line, whitespace collapsed. Lines that state a wall
+time or a training time ("trained in 147 s", "took 3.2 s") are
+reported separately, since they are measured anew by every build.
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from .. import config
 from .claims import ClaimNotReproduced, claim  # noqa: F401  (claims are part of what a chapter reports)
@@ -106,7 +107,9 @@ class Table:
 
     def __repr__(self) -> str:
         widths = [max(len(c), *(len(self.cell(c, r.get(c, ""))) for r in self.rows)) for c in self.columns]
-        line = lambda cells: "  ".join(s.ljust(w) for s, w in zip(cells, widths))
+        def line(cells: list[str]) -> str:
+            return "  ".join(s.ljust(w) for s, w in zip(cells, widths))
+
         return "\n".join([line(self.columns)] + [line([self.cell(c, r.get(c, "")) for c in self.columns])
                                                 for r in self.rows])
 
@@ -247,8 +250,8 @@ def load_benchmark(name: str) -> dict[str, Any]:
         raise ValueError(f"{path} lacks {sorted(missing)}; re-run `python -m benchmarks.{name}`")
     p = result["provenance"]
     device = f"{p['device']}, " if "device" in p else ""
-    result["caption"] = (f"{result['caption']} (measured {p['date']} on {p['machine']}, {device}{p['threads']} threads, "
-                         f"torch {p['torch']}, commit {p['commit']})")
+    result["caption"] = (f"{result['caption']} (measured {p['date']} on {p['machine']}, "
+                         f"{device}{p['threads']} threads, torch {p['torch']}, commit {p['commit']})")
     return result
 
 

@@ -16,10 +16,26 @@
 
 from .archive import ArchiveError, export_archive, fetch_into_cache, forget_sources, import_archive
 from .code_identity import describe_function, function_identity
-from .keys import (CACHE_SCHEMA, MODEL_FILE_SUFFIX, cache_key, data_fingerprint, describe_run, key_of,
-                   loss_description, model_file_name, models_dir)
-from .model_files import (CacheFileError, cached_files, check_cache_file, list_models, read_model_file,
-                          save_model_file, summarize)
+from .keys import (
+    CACHE_SCHEMA,
+    MODEL_FILE_SUFFIX,
+    cache_key,
+    data_fingerprint,
+    describe_run,
+    key_of,
+    loss_description,
+    model_file_name,
+    models_dir,
+)
+from .model_files import (
+    CacheFileError,
+    cached_files,
+    check_cache_file,
+    list_models,
+    read_model_file,
+    save_model_file,
+    summarize,
+)
 from .usage import read_usage, record_use
 
 __all__ = [

@@ -33,9 +33,10 @@ import tempfile
 import urllib.request
 import warnings
 import zipfile
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import IO, Any
 
 import torch
 from tqdm.auto import tqdm
@@ -116,7 +117,7 @@ def write_archive(target: Path, chosen: list[tuple[Path, dict[str, Any]]],
     """
     from .. import __version__ as aecore_version
 
-    manifest = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "cache_schema": CACHE_SCHEMA,
+    manifest: dict[str, Any] = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "cache_schema": CACHE_SCHEMA,
                 "aecore_version": str(aecore_version), "torch_version": str(torch.__version__),
                 "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "files": []}
     with atomic_path(Path(target)) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
@@ -140,7 +141,7 @@ def export_archive(target: Path, cache: Path | str | None = None, notebook: str 
     return write_archive(target, chosen, read_usage(models_dir(cache)))
 
 
-def copy_hashing(src: BinaryIO, dst: BinaryIO) -> tuple[str, int]:
+def copy_hashing(src: IO[bytes], dst: IO[bytes]) -> tuple[str, int]:
     """Copy ``src`` to ``dst`` in chunks; return the SHA-256 hex digest and the byte count of what was copied."""
     digest, size = hashlib.sha256(), 0
     for block in iter(lambda: src.read(_CHUNK), b""):
@@ -365,7 +366,7 @@ def fetch_into_cache(path: Path, key: str, *, progress: bool = True) -> bool:
         return False
     archive = source if isinstance(source, Path) else download(source, progress=progress)
     entries = None if archive is None else _source_entries(archive, str(source))
-    if entries is None:
+    if archive is None or entries is None:
         return False
     entry = next((e for e in entries if e["file"] == path.name and e["key"] == key), None)
     again = "" if archive == source else f" (Delete its downloaded copy {archive} to download it again.)"

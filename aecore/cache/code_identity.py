@@ -31,7 +31,8 @@ import sys
 import sysconfig
 import textwrap
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..utils import stable_hash
 
@@ -57,7 +58,7 @@ def describe_function(fn: Callable, _seen: frozenset = frozenset()) -> Any:
     if isinstance(fn, types.MethodType):
         return {"method": describe_function(fn.__func__, _seen), "of": type(fn.__self__).__qualname__}
     if not isinstance(fn, types.FunctionType):
-        if callable(fn) and not isinstance(fn, type) and hasattr(type(fn), "__call__") \
+        if callable(fn) and not isinstance(fn, type) and callable(type(fn)) \
                 and not isinstance(fn, types.BuiltinFunctionType):
             call = type(fn).__call__
             if isinstance(call, types.FunctionType):
@@ -108,7 +109,7 @@ def _followed_module(name: str) -> bool:
     return not any(path.startswith(folder) for folder in _library_folders())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _library_folders() -> tuple[str, ...]:
     """The folders of installed code: the standard library and every site-packages."""
     paths = sysconfig.get_paths()
@@ -179,7 +180,7 @@ def _normalised_source(fn: types.FunctionType) -> str:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             node.decorator_list = []
             body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
                     and isinstance(body[0].value.value, str):
                 node.body = body[1:] or [ast.Pass()]
     return ast.unparse(tree)

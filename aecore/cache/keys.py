@@ -42,7 +42,7 @@ def data_fingerprint(data) -> str:
                                   "labels": tensor_fingerprint(data.labels)})
         else:
             cached = tensor_fingerprint(data.images, data.labels)
-        data._fingerprint = cached  # type: ignore[attr-defined]
+        data._fingerprint = cached
     return cached
 
 

@@ -17,8 +17,9 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO, Sequence
+from typing import BinaryIO
 
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -210,7 +211,7 @@ def _dogs_tensor(folder: Path, size: int) -> tuple[torch.Tensor, torch.Tensor, l
         with atomic_path(cache_file) as tmp:
             torch.save(blob, tmp)
     if blob["skipped"]:
-        warnings.warn(_skipped_message(folder, blob["skipped"], len(files)))
+        warnings.warn(_skipped_message(folder, blob["skipped"], len(files)), stacklevel=2)
     return blob["images"], blob["labels"], [breed_name(c) for c in blob["classes"]], blob["sha256"]
 
 
@@ -236,7 +237,8 @@ def _read_dogs_cache(cache_file: Path, files: list[str], size: int) -> dict | No
             raise ValueError(f"it has {len(blob['sha256'])} checksums for {len(kept)} photos")
         return blob
     except Exception as err:  # corrupt, truncated or mismatching cache: rebuild it
-        warnings.warn(f"Ignoring unusable cache {cache_file} ({type(err).__name__}: {err}); rebuilding it.")
+        warnings.warn(f"Ignoring unusable cache {cache_file} ({type(err).__name__}: {err}); rebuilding it.",
+                      stacklevel=2)
         return None
 
 
@@ -249,7 +251,9 @@ def _decode_dogs(folder: Path, files: list[str], size: int) -> dict:
     Raises ValueError when more than :data:`MAX_BAD_PHOTO_SHARE` of the files fail.
     """
     images = torch.empty((len(files), 3, size, size), dtype=torch.uint8)
-    kept, digests, skipped = [], [], []
+    kept: list[str] = []
+    digests: list[str] = []
+    skipped: list[list[str]] = []
     for rel in tqdm(files, desc=f"Resizing dog photos to {size}px", leave=False):
         try:
             raw = (folder / rel).read_bytes()  # read once: decoded and checksummed from memory

@@ -8,9 +8,9 @@ what a loader raises when its data set is neither on disk nor allowed to be down
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -53,7 +53,7 @@ class LabelledImages:
         """(C, H, W) of one image."""
         return tuple(self.images.shape[1:])  # type: ignore[return-value]
 
-    def subset(self, n: int | None, seed: int = 0) -> "LabelledImages":
+    def subset(self, n: int | None, seed: int = 0) -> LabelledImages:
         """A random subset of ``n`` items (all items, unchanged, when ``n`` is None or >= len)."""
         if n is None or n >= len(self):
             return self
@@ -67,7 +67,7 @@ class LabelledImages:
         """The origin of a set derived from this one by ``how`` (None if this set has none)."""
         return None if self.origin is None else stable_hash({"from": self.origin, "how": list(how)})
 
-    def limit_per_class(self, n: int | None, seed: int = 0) -> "LabelledImages":
+    def limit_per_class(self, n: int | None, seed: int = 0) -> LabelledImages:
         """A seeded random subset with at most ``n`` items of each class, in the original order
         (all items, unchanged, when ``n`` is None)."""
         if n is None:
@@ -121,7 +121,9 @@ def stratified_split(data: LabelledImages, test_fraction: float = 0.25,
         test_index.append(members[:n_test])
     is_test = torch.zeros(len(data), dtype=torch.bool)
     is_test[torch.cat(test_index)] = True
-    part = lambda mask: LabelledImages(data.images[mask], data.labels[mask], data.classes)
+    def part(mask: torch.Tensor) -> LabelledImages:
+        return LabelledImages(data.images[mask], data.labels[mask], data.classes)
+
     return part(~is_test), part(is_test)
 
 

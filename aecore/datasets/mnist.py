@@ -70,7 +70,7 @@ def _prepare_mnist(download: bool) -> Path:
         return work
     if broken:
         warnings.warn("Rebuilding invalid unpacked MNIST files in the cache: "
-                      + "; ".join(f"{path} ({problem})" for path, problem in broken.items()))
+                      + "; ".join(f"{path} ({problem})" for path, problem in broken.items()), stacklevel=2)
         for path in broken:  # derived files: torchvision only re-extracts missing ones
             path.unlink()
     source = data_root() / "MNIST" / "raw"

@@ -30,8 +30,9 @@ import copy
 import functools
 import inspect
 import math
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -364,7 +365,9 @@ def check_random(name: str, fn: Callable, cases: Sequence[Sequence[Any]], mistak
 @contextmanager
 def _recording_codes(model: nn.Module, store: list) -> Iterator[None]:
     """Record the input of every call of ``model.decoder`` (the codes being decoded) into ``store``."""
-    handle = model.decoder.register_forward_pre_hook(lambda module, inputs: store.append(inputs[0].detach()))
+    decoder = model.decoder
+    assert isinstance(decoder, nn.Module)
+    handle = decoder.register_forward_pre_hook(lambda module, inputs: store.append(inputs[0].detach()))
     try:
         yield
     finally:

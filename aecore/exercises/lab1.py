@@ -14,14 +14,27 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .framework import (ONE_NUMBER, ExerciseMistake, Mistake, call_student, check_random, check_values, compare,
-                        describe_case, exercise, generator, mistaken_results, one_number, share_outside_01)
+from .framework import (
+    ONE_NUMBER,
+    ExerciseMistake,
+    Mistake,
+    call_student,
+    check_random,
+    check_values,
+    compare,
+    describe_case,
+    exercise,
+    generator,
+    mistaken_results,
+    one_number,
+    share_outside_01,
+)
 
 __all__ = ["count_parameters", "check_count_parameters", "bce_per_image", "check_bce_per_image", "noisy_input",
            "check_noisy_input", "grid_over_codes", "check_grid_over_codes", "l2_penalty", "check_l2_penalty"]
@@ -276,7 +289,7 @@ def check_l2_penalty(fn: Callable) -> None:
     cases = [(MLPAutoencoder(image_shape=(1, 4, 4), hidden=(8,), latent_dim=2),),
              (nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.Flatten(), nn.Linear(12, 5)),)]
     with torch.no_grad():  # norm scales other than 1, so leaving them in shows
-        cases[1][0][1].weight.uniform_(0.5, 2.0)
+        cases[1][0][1].weight.uniform_(0.5, 2.0)  # type: ignore[index]
 
     def differentiable(results):
         if not all(isinstance(r, torch.Tensor) and r.requires_grad for r in results):

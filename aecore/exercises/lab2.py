@@ -12,14 +12,28 @@ batch first; per-image values are (N,). Random functions draw from torch's globa
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from pytorch_msssim import ssim
 from torch.nn import functional as F
 
-from .framework import (ONE_NUMBER, ExerciseMistake, Mistake, call_student, check_random, check_values, compare,
-                        describe_case, exercise, generator, mistaken_results, one_number, per_code, rms_per_code)
+from .framework import (
+    ONE_NUMBER,
+    ExerciseMistake,
+    Mistake,
+    call_student,
+    check_random,
+    check_values,
+    compare,
+    describe_case,
+    exercise,
+    generator,
+    mistaken_results,
+    one_number,
+    per_code,
+    rms_per_code,
+)
 
 __all__ = ["mse_ssim_per_image", "check_mse_ssim_per_image", "psnr_per_image", "check_psnr_per_image",
            "code_mean_and_covariance", "check_code_mean_and_covariance", "perturb_codes", "check_perturb_codes",

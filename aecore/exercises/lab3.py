@@ -13,15 +13,30 @@ first; per-image values are (N,). Random functions draw from torch's global gene
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from ..utils import eval_mode
-from .framework import (ONE_NUMBER, ExerciseMistake, Mistake, call, call_student, check_random, check_values, compare,
-                        decoding, describe_case, exercise, generator, mistaken_results, one_number, share_outside_01)
+from .framework import (
+    ONE_NUMBER,
+    ExerciseMistake,
+    Mistake,
+    call,
+    call_student,
+    check_random,
+    check_values,
+    compare,
+    decoding,
+    describe_case,
+    exercise,
+    generator,
+    mistaken_results,
+    one_number,
+    share_outside_01,
+)
 from .lab1 import bce_per_image
 
 __all__ = ["reparameterize", "check_reparameterize", "kl_divergence", "check_kl_divergence", "negative_elbo",
@@ -240,10 +255,10 @@ def check_condition_on_label(fn: Callable) -> None:
 def prior_samples(model: nn.Module, n: int) -> torch.Tensor:
     """``n`` images (n, C, H, W) in [0, 1], on the CPU, decoded (in eval mode) from codes z ~ N(0, I) of
     ``model.latent_shape``, drawn on the CPU."""
-    z = torch.randn(n, *model.latent_shape).to(next(model.parameters()).device)
+    z = torch.randn(n, *model.latent_shape).to(next(model.parameters()).device)  # type: ignore[misc]  # a tuple of ints
     with torch.no_grad():
         with eval_mode(model):
-            return torch.sigmoid(model.decode(z)).cpu()
+            return torch.sigmoid(model.decode(z)).cpu()  # type: ignore[operator]  # nn.Module: a LatentModel here
 
 
 _PRIOR = {
@@ -272,7 +287,8 @@ def check_prior_samples(fn: Callable) -> None:
         return {"mean of the codes": float(z.mean()), "spread of the codes": float(z.std()),
                 "share of values outside [0, 1]": share_outside_01(out), "mean value": float(out.mean()),
                 "spread of the values": float(out.std())}
-    mistakes = {k: m._replace(variant=decoding(m.variant, codes)) for k, m in _PRIOR.items()}
+    mistakes = {k: m._replace(variant=decoding(m.variant, codes))  # type: ignore[arg-type]  # each has a variant
+                for k, m in _PRIOR.items()}
     check_random("prior_samples", decoding(fn, codes), [(model, 5), (model, 2)], mistakes,
                  (model, 20000), features, decoding(prior_samples, codes))
 

@@ -8,7 +8,7 @@ In the notebook: ``from aecore.exercises import lab3b as exercises``, then
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -9,7 +9,7 @@ In the notebook: ``from aecore.exercises import lab4 as exercises``, then
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -30,7 +30,7 @@ def generate_from_codes(model: nn.Module, class_codes: torch.Tensor, n: int, sca
     with torch.no_grad():
         codes = perturb_codes(picked, scale).to(next(model.parameters()).device)
         with eval_mode(model):
-            return torch.sigmoid(model.decode(codes)).cpu()
+            return torch.sigmoid(model.decode(codes)).cpu()  # type: ignore[operator]  # nn.Module: a LatentModel here
 
 
 def _pick(codes, n):
@@ -75,6 +75,7 @@ def check_generate_from_codes(fn: Callable) -> None:
                 "mean value": float(out.mean()), "spread of the values": float(out.std())}
     class_codes = torch.tensor([[3.0, 4.0], [4.0, -3.0], [-3.0, -4.0], [-4.0, 3.0]])
     cases = [(model, torch.randn(6, 2, generator=g) * 3 + 1, 5, 0.5), (model, class_codes, 3, 0.2)]
-    mistakes = {k: m._replace(variant=decoding(m.variant, codes)) for k, m in _GENERATE.items()}
+    mistakes = {k: m._replace(variant=decoding(m.variant, codes))  # type: ignore[arg-type]  # each has a variant
+                for k, m in _GENERATE.items()}
     check_random("generate_from_codes", decoding(fn, codes), cases, mistakes, (model, class_codes, 20000, 0.5),
                  features, decoding(generate_from_codes, codes))

@@ -5,13 +5,13 @@ A value here is part of the cache keys of the lab's models: changing one retrain
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from .. import classifier, models
 from ..config import choose
-from ..train import TrainConfig
 from ..datasets.wafer.synthetic import SYNTHETIC_COUNTS
+from ..train import TrainConfig
 
 NOTEBOOK = "04_wafer_maps"
 """The lab's notebook: ``notebooks/<NOTEBOOK>.ipynb`` (its place in the book is its name's sort order)."""

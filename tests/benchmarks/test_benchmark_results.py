@@ -3,7 +3,6 @@
 import json
 import subprocess
 
-import pytest
 import torch
 
 from aecore.book import report
@@ -22,7 +21,8 @@ def test_saved_results_load_back_with_their_provenance(tmp_path, monkeypatch):
     provenance = result["provenance"]
     assert provenance["threads"] == torch.get_num_threads() and provenance["torch"] == torch.__version__.split("+")[0]
     assert result["caption"] == (f"Short runs (measured {provenance['date']} on {provenance['machine']}, "
-                                 f"{provenance['device']}, {provenance['threads']} threads, torch {provenance['torch']}, "
+                                 f"{provenance['device']}, {provenance['threads']} threads, "
+                                 f"torch {provenance['torch']}, "
                                  f"commit {provenance['commit']})")
 
 
@@ -114,7 +114,8 @@ def test_the_claims_study_counts_seeds_per_claim_and_a_claim_checked_in_a_loop_h
                              "2": run(("a", True), ("loop", True))},
             "01_mnist_autoencoder": {"0": run(("b", True))}}
     assert claims.summary_rows(runs) == [
-        {"notebook": "01_mnist_autoencoder", "claim": "b", "held on": "1 of 1", "seeds run": "0", "failed on seeds": "none"},
+        {"notebook": "01_mnist_autoencoder", "claim": "b", "held on": "1 of 1", "seeds run": "0",
+         "failed on seeds": "none"},
         {"notebook": "03_mnist_vae", "claim": "a", "held on": "2 of 3", "seeds run": "0, 1, 2", "failed on seeds": "1"},
         {"notebook": "03_mnist_vae", "claim": "loop", "held on": "2 of 3", "seeds run": "0, 1, 2",
          "failed on seeds": "1"},
@@ -154,7 +155,8 @@ def test_each_claims_run_is_merged_into_the_file_so_two_studies_at_once_keep_bot
     claims.record_run(path, "01_mnist_autoencoder", 2, second)  # a second process: it knew nothing of the first
     blob = json.loads(path.read_text())
     assert {name: {seed: {k: v for k, v in run.items() if k != "recorded"} for seed, run in by_seed.items()}
-            for name, by_seed in blob["runs"].items()} == {"03_mnist_vae": {"0": first}, "01_mnist_autoencoder": {"2": second}}
+            for name, by_seed in blob["runs"].items()} == {"03_mnist_vae": {"0": first},
+                                                           "01_mnist_autoencoder": {"2": second}}
     assert all(run["recorded"].endswith("Z") for by_seed in blob["runs"].values() for run in by_seed.values())
     assert list(saved_by_the_other_study["runs"]) == ["03_mnist_vae"] and blob["retired"] == []
     assert [row["claim"] for row in blob["rows"]] == ["b", "a"]

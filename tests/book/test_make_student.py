@@ -257,7 +257,8 @@ def test_the_student_notebook_stops_at_its_exercise_and_runs_with_the_solutions(
     with client.setup_kernel():
         client.execute_cell(student.cells[0], 0)  # tagged raises-exception: the error is an output
         errors = [o for o in student.cells[0].outputs if o.output_type == "error"]
-        assert [(e.ename, e.evalue) for e in errors] == [("NotImplementedError", "write double: Twice x (see its docstring)")]
+        assert [(e.ename, e.evalue) for e in errors] == [
+            ("NotImplementedError", "write double: Twice x (see its docstring)")]
         with pytest.raises(CellExecutionError, match="NotImplementedError"):
             client.execute_cell(student.cells[1], 1)  # the function is the stub
 
@@ -286,9 +287,9 @@ def test_the_note_links_to_the_student_notebook_and_to_colab():
 
 def test_the_note_goes_under_the_page_title():
     from docutils import nodes
-    from docutils.utils import new_document
     from docutils.frontend import get_default_settings
     from docutils.parsers.rst import Parser
+    from docutils.utils import new_document
 
     doctree = new_document("page", get_default_settings(Parser))
     section = nodes.section()

@@ -316,4 +316,5 @@ def test_the_student_notebook_stops_only_at_its_exercises_and_the_solutions_give
         assert isinstance(found[name], float) and found[name] > 0, f"{path.name}: {name} = {found[name]!r}"
     differ = {name: (found[name], expected[name]) for name in expected
               if name not in LIVE_TIMINGS and not same(found[name], expected[name])}
-    assert not differ, f"{path.name}: values glued by the student walk and by the source differ (walk, source): {differ}"
+    assert not differ, (f"{path.name}: values glued by the student walk and by the source differ "
+                        f"(walk, source): {differ}")

@@ -33,7 +33,7 @@ def written_twice(model, x, y):
 FIRST_WRITING = written_twice
 
 
-def written_twice(model, x, y):  # noqa: F811  (the same code again, as another notebook writes it)
+def written_twice(model, x, y):
     # no docstring this time, but comments,
 
     # blank lines and another layout

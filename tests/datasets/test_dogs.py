@@ -28,10 +28,13 @@ def test_dogs_centre_crop_keeps_the_middle(dirs):
 
 
 def test_dogs_split_is_seeded_disjoint_and_complete(fake_dogs):
-    train, test = dogs.load_dogs("train", size=16, test_fraction=0.3), dogs.load_dogs("test", size=16, test_fraction=0.3)
+    train = dogs.load_dogs("train", size=16, test_fraction=0.3)
+    test = dogs.load_dogs("test", size=16, test_fraction=0.3)
     assert len(train) == 7 and len(test) == 3
     everything = dogs.load_dogs("all", size=16)
-    rows = lambda d: {tuple(x.mean(dim=(1, 2)).round(decimals=3).tolist()) for x in d.images}
+    def rows(d):
+        return {tuple(x.mean(dim=(1, 2)).round(decimals=3).tolist()) for x in d.images}
+
     assert len(rows(everything)) == 10  # every photo distinguishable
     assert rows(train) | rows(test) == rows(everything) and not rows(train) & rows(test)
     again = dogs.load_dogs("test", size=16, test_fraction=0.3)
@@ -114,7 +117,8 @@ def test_describe_dog_photos_names_the_budget_and_the_switch(fake_dogs, monkeypa
     monkeypatch.setenv("AECORE_DOGS", "5")
     train, test = dogs.load_dogs("train", size=16), dogs.load_dogs("test", size=16)
     text = dogs.describe_dog_photos(train, test)
-    assert text.startswith("4 training and 1 test photos") and "5 of the 10 photos" in text and "AECORE_DOGS=all" in text
+    assert text.startswith("4 training and 1 test photos")
+    assert "5 of the 10 photos" in text and "AECORE_DOGS=all" in text
     assert dogs.count_dog_photos() == 10
     monkeypatch.setenv("AECORE_DOGS", "all")
     assert "every photo on disk" in dogs.describe_dog_photos(train, test)

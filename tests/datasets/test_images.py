@@ -6,7 +6,6 @@ import torch
 from aecore.datasets import images
 from aecore.datasets.images import LabelledImages
 
-
 # ---------------------------------------------------------------------- LabelledImages
 
 def test_labelled_images_checks_shapes():

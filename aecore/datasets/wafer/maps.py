@@ -14,7 +14,7 @@ Encodings of a ``size`` x ``size`` map (``encoding=``):
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -8,7 +8,7 @@ own die grid by :func:`synthetic_wafer_map` and resized with the same
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import torch

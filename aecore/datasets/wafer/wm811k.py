@@ -53,8 +53,8 @@ def load_wafer_maps(path: str | Path | None = None, *, size: int = 32, encoding:
     ``WAFER_CLASSES[i]``). Unlabelled maps are dropped unless ``include_unlabelled``,
     which keeps them under a tenth class, ``"unlabelled"``. ``max_per_class`` keeps a
     seeded random subset of at most that many maps per class (the full set has
-    147,431 ``none`` maps; see :meth:`LabelledImages.limit_per_class`). See :func:`maps_to_images` for ``size``, ``encoding`` and
-    ``resample``.
+    147,431 ``none`` maps; see :meth:`LabelledImages.limit_per_class`). See :func:`maps_to_images` for
+    ``size``, ``encoding`` and ``resample``.
 
     The first call unpickles the file (minutes for the full 2 GB) and caches the resized
     maps under ``<cache root>/wafer/``, keyed by the file's size and modification time
@@ -73,7 +73,7 @@ def load_wafer_maps(path: str | Path | None = None, *, size: int = 32, encoding:
         try:
             blob = torch.load(cache_file, weights_only=True)
         except Exception as err:  # corrupt or truncated cache: rebuild it
-            warnings.warn(f"Ignoring unreadable cache {cache_file} ({err}); rebuilding it.")
+            warnings.warn(f"Ignoring unreadable cache {cache_file} ({err}); rebuilding it.", stacklevel=2)
     if blob is None:
         table = read_lswmd(source)
         labels = [clean_failure_type(entry) for entry in table["failureType"]]

@@ -33,4 +33,4 @@ def test_the_synthetic_generator_is_reachable_from_wafer_as_the_notebooks_use_it
     assert wafer.synthetic_wafer_maps is synthetic.synthetic_wafer_maps
     assert wafer.SYNTHETIC_COUNTS is synthetic.SYNTHETIC_COUNTS
     with pytest.raises(AttributeError, match="synthetic_wafer_map'"):
-        wafer.synthetic_wafer_map  # the package offers the names notebook 04 uses; the rest stay in their modules
+        _ = wafer.synthetic_wafer_map  # the package offers the names notebook 04 uses; the rest stay in their modules

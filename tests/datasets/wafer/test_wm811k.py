@@ -40,7 +40,7 @@ LEGACY_NAMES = {
 }
 
 
-def object_column(values) -> "pd.Series":
+def object_column(values) -> pd.Series:
     column = pd.Series([None] * len(values), dtype=object)
     for i, value in enumerate(values):
         column.iat[i] = value
