@@ -281,7 +281,7 @@ class VariationalAutoencoder(LatentModel):
         """The posterior mean ``mu`` of images ``x``: shape (N, *latent_shape)."""
         return self.encode(x, y)[0]
 
-    reparameterize = staticmethod(lessons.reparameterize)  # type: ignore[var-annotated]  # any reference function
+    reparameterize = staticmethod(lessons.reparameterize)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
         """Images -> (logits, mu, logvar)."""
