@@ -31,9 +31,9 @@ BOOK_RECIPES = {
     "lab3.sweep_config": "ee8a6262dacb8f8d",
     "lab3b.train_config": "a7b84b99de7574fe",
     "lab4.train_config": "1c21cb5cd057a78a",
-    "lab4.classifier_config": "f824ff161485a44c",
+    "lab4.classifier_config": "b20f721ece365d59",  # issue 35: 6 epochs at each of 6 seeds (was f824ff161485a44c)
 }
-CONFIG_ARGS = {"lab3.sweep_config": (3e-3,)}  # configs that take an argument: pinned at these values
+CONFIG_ARGS = {"lab3.sweep_config": (3e-3,), "lab4.classifier_config": (0,)}  # configs that take an argument: pinned at these values
 
 # The code identities (aecore.cache.code_identity.function_identity, the objective's part of the cache key) of the
 # lab modules' objectives. They change when the code of the objective or of a lesson it calls changes (not its
@@ -138,8 +138,33 @@ def test_cache_names_are_the_books():
     assert lab3.sweep_run("CVAE", 256, 3e-4) == "mnist-sweep-cvae-h256-lr0.0003"
     assert [lab3b.run_name(kind, c) for kind in ("AE", "VAE") for c in (4, 64)] == [
         "dogs-ae-c4", "dogs-ae-c64", "dogs-vae-c4", "dogs-vae-c64"]
-    assert (lab4.AE_RUN, lab4.CLASSIFIER_RUN, lab4.AUGMENTED_CLASSIFIER_RUN) == (
-        "wafer-ae", "wafer-classifier", "wafer-classifier-augmented")
+    assert (lab4.AE_RUN, lab4.classifier_run(0), lab4.augmented_classifier_run(3)) == (
+        "wafer-ae", "wafer-classifier-s0", "wafer-classifier-augmented-s3")
+
+
+def test_lab4_trains_its_classifiers_over_seeds_that_other_global_seeds_do_not_share(monkeypatch):
+    monkeypatch.setenv("AECORE_PROFILE", "full")
+    monkeypatch.setenv("AECORE_SEED", "0")
+    seeds = lab4.classifier_seeds()
+    assert seeds == list(range(lab4.FULL.classifier_seeds)) and len(seeds) >= 5
+    assert [lab4.classifier_config(s).seed for s in seeds] == seeds
+    assert len({lab4.classifier_run(s) for s in seeds}) == len(seeds), "one cache file per seed"
+    monkeypatch.setenv("AECORE_SEED", "7")
+    assert not set(lab4.classifier_seeds()) & set(seeds)
+    monkeypatch.setenv("AECORE_PROFILE", "quick")
+    assert len(lab4.classifier_seeds()) == lab4.QUICK.classifier_seeds >= 2
+
+
+def test_lab4_holds_out_enough_synthetic_maps_and_keeps_the_training_imbalance():
+    from aecore.datasets.wafer import SYNTHETIC_COUNTS
+
+    assert lab4.FULL.held_out_per_class >= 300 and lab4.QUICK.held_out_per_class < lab4.FULL.held_out_per_class
+    assert lab4.HELD_OUT_SEED != 0, "the held-out maps are drawn apart from the training maps (seed 0)"
+    for settings in (lab4.FULL, lab4.QUICK):
+        assert settings.counts["Near-full"] == min(settings.counts.values())
+        assert max(settings.counts, key=settings.counts.get) == max(SYNTHETIC_COUNTS, key=SYNTHETIC_COUNTS.get)
+    rare = [name for name, n in lab4.FULL.counts.items() if n < lab4.FULL.target]
+    assert sorted(rare) == ["Donut", "Near-full", "Random", "Scratch"]
 
 
 @pytest.mark.parametrize("settings_class", [lab.module.Settings for lab in labs.LABS if lab.module is not None])
