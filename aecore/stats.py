@@ -5,9 +5,9 @@ uses for an interval. Pure Python (no SciPy needed)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Sequence
 
 
 def wilson_interval(k: float, n: int, level: float = 0.95) -> tuple[float, float]:

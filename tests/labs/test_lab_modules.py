@@ -33,7 +33,8 @@ BOOK_RECIPES = {
     "lab4.train_config": "1c21cb5cd057a78a",
     "lab4.classifier_config": "b20f721ece365d59",  # issue 35: 6 epochs at each of 6 seeds (was f824ff161485a44c)
 }
-CONFIG_ARGS = {"lab3.sweep_config": (3e-3,), "lab4.classifier_config": (0,)}  # configs that take an argument: pinned at these values
+# Configs that take an argument: pinned at these values.
+CONFIG_ARGS = {"lab3.sweep_config": (3e-3,), "lab4.classifier_config": (0,)}
 
 # The code identities (aecore.cache.code_identity.function_identity, the objective's part of the cache key) of the
 # lab modules' objectives. They change when the code of the objective or of a lesson it calls changes (not its
