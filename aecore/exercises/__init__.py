@@ -39,6 +39,8 @@ LAB_MODULES: dict[str, ModuleType] = {name: importlib.import_module(f"{__name__}
 __all__ = ["EXERCISES", "REFERENCES", "MISTAKES", "CHECKS", "LAB_MODULES", "Exercise", "ExerciseMistake", "Mistake",
            "framework", *LAB_MODULES]
 
-REFERENCES: dict[str, Callable] = {name: e.reference for name, e in EXERCISES.items()}
+REFERENCES: dict[str, Callable] = {name: e.reference for name, e in EXERCISES.items() if e.reference is not None}
+"""The reference implementations present in this copy of aecore: all of them in the instructor's checkout, those
+of the released labs in a student build (:mod:`aecore.book.student_package`)."""
 MISTAKES: dict[str, tuple[str, ...]] = {name: tuple(e.mistakes) for name, e in EXERCISES.items()}
-CHECKS: dict[str, Callable[[Callable], None]] = {name: e.check for name, e in EXERCISES.items()}
+CHECKS: dict[str, Callable[..., None]] = {name: e.check for name, e in EXERCISES.items()}
