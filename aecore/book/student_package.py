@@ -55,8 +55,8 @@ from ..config import REPO_ROOT as ROOT
 from ..exercises import EXERCISES, LAB_MODULES
 from ..exercises.cases import write_stored
 
-__all__ = ["CONFIG", "DEFAULT_OUT", "INSTRUCTOR_ONLY", "BuildError", "released_setting", "resolve_labs",
-           "strip_labs", "secrets", "leaks", "write_package", "main"]
+__all__ = ["CONFIG", "DEFAULT_OUT", "INSTRUCTOR_ONLY", "LIBRARY_COPIES", "BuildError", "released_setting",
+           "resolve_labs", "strip_labs", "secrets", "leaks", "stale", "write_package", "main"]
 
 CONFIG = ROOT / "_config.yml"
 DEFAULT_OUT = ROOT / "_build" / "student" / "package"
@@ -235,6 +235,8 @@ def strip_labs(texts: dict[str, str], released: Iterable[str]) -> dict[str, str]
         for tree in trees.values():
             used = _loaded_names(tree)
             for statement, source in _lab_imports(tree):
+                if source not in out:
+                    continue
                 wanted_elsewhere[source] |= {a.name for a in statement.names if (a.asname or a.name) in used}
         changed = False
         for lab, tree in trees.items():
@@ -245,6 +247,8 @@ def strip_labs(texts: dict[str, str], released: Iterable[str]) -> dict[str, str]
                     edits.append((*_span(text, node, whole_lines=True), ""))
                     removed[lab].add(node.name)
             for node, source in _lab_imports(tree):
+                if source not in out:
+                    continue
                 keep = [a for a in node.names if (a.asname or a.name) in used]
                 gone = [a for a in keep if a.name in removed[source] and a.name in references[source]]
                 keep = [a for a in keep if a not in gone]
@@ -320,12 +324,19 @@ def secrets(labs: Iterable[str]) -> dict[str, list[str]]:
     return found
 
 
-def _normalised_pieces(path: Path) -> set[str]:
+def _piece_kind(piece: str) -> type:
+    """The syntax node class of a piece of code (a statement's, or an expression's)."""
+    node = ast.parse(piece).body[0]
+    return type(node.value) if isinstance(node, ast.Expr) else type(node)
+
+
+def _normalised_pieces(path: Path, kinds: tuple[type, ...]) -> set[str]:
+    """The statements and expressions of the Python file ``path`` of the node classes ``kinds``, normalised."""
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"))
     except (SyntaxError, UnicodeDecodeError):
         return set()
-    return {ast.unparse(node) for node in ast.walk(tree) if isinstance(node, (ast.stmt, ast.expr))}
+    return {ast.unparse(node) for node in ast.walk(tree) if isinstance(node, kinds)}
 
 
 LIBRARY_COPIES = {("aecore/objectives.py", "mse_ssim_per_image"), ("aecore/objectives.py", "lab3b: named mistakes"),
@@ -345,21 +356,70 @@ def leaks(tree: Path, labs: Iterable[str]) -> list[str]:
     Python file's statements and expressions (normalised) are compared with the pieces, and its text searched for
     the pieces of :data:`TEXT_MIN` characters or more (the mistakes' fixes may quote a short piece on purpose: they
     are hints); every other file (bytecode, data) is searched byte for byte for pieces of :data:`DATA_MIN` or
-    more. A list of ``"<file>: <what> (<piece>)"``, without the :data:`LIBRARY_COPIES`; empty when nothing
+    more that no string of the Python files quotes (the bytecode holds those strings too). A list of ``"<file>: <what> (<piece>)"``, without the :data:`LIBRARY_COPIES`; empty when nothing
     leaks."""
     wanted = [(piece, what) for what, pieces in secrets(labs).items() for piece in pieces
               if not piece.isidentifier() and piece not in ("return", "pass")]
+    texts = set()  # the string constants of the tree's Python files (a mistake's fix may quote a short piece)
+    for path in tree.rglob("*.py"):
+        try:
+            texts |= {node.value for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                      if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+    quoted = {piece for piece, _ in wanted if any(piece in text for text in texts)}
+    kinds = tuple({_piece_kind(piece) for piece, _ in wanted})
     found = []
     for path in sorted(p for p in tree.rglob("*") if p.is_file()):
         relative = path.relative_to(tree).as_posix()
         data = path.read_bytes()
         python = path.suffix == ".py"
-        pieces = _normalised_pieces(path) if python else set()
+        pieces = _normalised_pieces(path, kinds) if python else set()
         for piece, what in wanted:
             if (relative, what) in LIBRARY_COPIES:
                 continue
-            if piece in pieces or (len(piece) >= (TEXT_MIN if python else DATA_MIN) and piece.encode("utf-8") in data):
+            long_enough = len(piece) >= (TEXT_MIN if python else DATA_MIN) and (python or piece not in quoted)
+            if piece in pieces or (long_enough and piece.encode("utf-8") in data):
                 found.append(f"{relative}: {what} ({piece[:80]})")
+    return found
+
+
+def _same(a, b) -> bool:
+    """Whether two stored values are equal: tensors by dtype, shape and values, models by type and weights."""
+    import torch
+
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype == b.dtype \
+            and a.shape == b.shape and bool(torch.equal(a, b) or torch.allclose(a, b, equal_nan=True))
+    if isinstance(a, torch.nn.Module) or isinstance(b, torch.nn.Module):
+        return type(a) is type(b) and _same(a.state_dict(), b.state_dict())
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return bool(a == b) or (isinstance(a, float) and isinstance(b, float) and a != a and b != b)
+
+
+def stale(tree: Path) -> list[str]:
+    """The exercises whose stored cases in the package ``tree`` no longer match the cases computed from this
+    checkout's references, inputs and mistakes (``"<lab> <which>: <name>"``, and the labs without stored cases);
+    empty when the package is up to date."""
+    import torch
+
+    from ..exercises.cases import WHICH, computed
+
+    folder, found = Path(tree) / "aecore" / "exercises" / "stored", []
+    for lab in LAB_MODULES:
+        for which in WHICH:
+            path = folder / (f"{lab}.pt" if which == "visible" else f"{lab}.hidden.pt")
+            if not path.is_file():
+                if which == "visible":
+                    found.append(f"{lab} {which}: no stored cases")
+                continue
+            stored = torch.load(path, weights_only=False)
+            for name, exercise in EXERCISES.items():
+                if exercise.lab == lab and (name not in stored or not _same(stored[name], computed(name, which))):
+                    found.append(f"{lab} {which}: {name}")
     return found
 
 

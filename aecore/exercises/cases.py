@@ -29,7 +29,8 @@ import torch
 from .framework import EXERCISES, SEED, call, generator, large_features, mistaken_results
 
 __all__ = ["Case", "LargeCase", "CaseSet", "WHICH", "STORED", "HIDDEN_SEED_OFFSET", "is_stored", "case_set",
-           "compute", "write_stored", "HiddenCasesMissing"]
+           "compute", "computed", "forget", "write_stored",
+           "HiddenCasesMissing"]
 
 WHICH = ("visible", "hidden")
 STORED = Path(__file__).resolve().parent / "stored"
@@ -82,7 +83,7 @@ def case_set(name: str, which: str = "visible") -> CaseSet:
         raise ValueError(f"cases={which!r}: use one of {WHICH} (\"hidden\" are the graders' own cases)")
     if name not in EXERCISES:
         raise KeyError(f"no exercise named {name!r}; the exercises are {', '.join(EXERCISES)}")
-    found = _stored(EXERCISES[name].lab, which)[name] if is_stored() else _computed(name, which)
+    found = _stored(EXERCISES[name].lab, which)[name] if is_stored() else computed(name, which)
     return copy.deepcopy(found)
 
 
@@ -99,9 +100,20 @@ def _stored(lab: str, which: str) -> dict[str, CaseSet]:
     return torch.load(path, weights_only=False)
 
 
-@functools.cache
-def _computed(name: str, which: str) -> CaseSet:
-    return compute(name, which)
+_COMPUTED: dict[tuple[str, str], CaseSet] = {}
+
+
+def computed(name: str, which: str = "visible") -> CaseSet:
+    """:func:`compute`'s cases, computed once per process (:func:`forget` drops them)."""
+    if (name, which) not in _COMPUTED:
+        _COMPUTED[name, which] = compute(name, which)
+    return _COMPUTED[name, which]
+
+
+def forget(name: str | None = None) -> None:
+    """Drop the computed cases of exercise ``name`` (of every exercise: None), e.g. after changing its reference."""
+    for key in [k for k in _COMPUTED if name is None or k[0] == name]:
+        del _COMPUTED[key]
 
 
 def _detached(value: Any) -> Any:
@@ -163,6 +175,6 @@ def write_stored(folder: Path, labs: Iterable[str], *, hidden: bool) -> list[Pat
         names = [n for n, e in EXERCISES.items() if e.lab == lab]
         for which in WHICH if hidden else WHICH[:1]:
             path = folder / (f"{lab}.pt" if which == "visible" else f"{lab}.hidden.pt")
-            torch.save({name: _computed(name, which) for name in names}, path)
+            torch.save({name: computed(name, which) for name in names}, path)
             written.append(path)
     return written
