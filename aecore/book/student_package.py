@@ -356,8 +356,8 @@ def leaks(tree: Path, labs: Iterable[str]) -> list[str]:
     Python file's statements and expressions (normalised) are compared with the pieces, and its text searched for
     the pieces of :data:`TEXT_MIN` characters or more (the mistakes' fixes may quote a short piece on purpose: they
     are hints); every other file (bytecode, data) is searched byte for byte for pieces of :data:`DATA_MIN` or
-    more that no string of the Python files quotes (the bytecode holds those strings too). A list of ``"<file>: <what> (<piece>)"``, without the :data:`LIBRARY_COPIES`; empty when nothing
-    leaks."""
+    more that no string of the Python files quotes (the bytecode holds those strings too). A list of
+    ``"<file>: <what> (<piece>)"``, without the :data:`LIBRARY_COPIES`; empty when nothing leaks."""
     wanted = [(piece, what) for what, pieces in secrets(labs).items() for piece in pieces
               if not piece.isidentifier() and piece not in ("return", "pass")]
     texts = set()  # the string constants of the tree's Python files (a mistake's fix may quote a short piece)
