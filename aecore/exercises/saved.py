@@ -23,6 +23,7 @@ import importlib
 import inspect
 import os
 import sys
+import sysconfig
 import tempfile
 import textwrap
 import types
@@ -74,10 +75,25 @@ def _global_names(code: types.CodeType) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _installed(module: str) -> bool:
+    """Whether ``module`` is aecore's or an installed library's (the standard library, site-packages), which a later
+    lab imports as it is; a notebook's or a student's own file is not (its code goes into the kept file)."""
+    top = module.split(".")[0]
+    if top == "aecore" or top in sys.stdlib_module_names or top == "builtins":
+        return True
+    file = getattr(sys.modules.get(module), "__file__", None)
+    if not file:
+        return False
+    folders = [sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")]
+    path = os.path.realpath(file)
+    return any(path.startswith(os.path.join(os.path.realpath(folder), "")) for folder in folders)
+
+
 def _importable(value: Any) -> str | None:
-    """``from <module> import <name>`` for ``value`` when its module gives it back by its qualified name."""
+    """``from <module> import <name>`` for ``value`` when its module, an installed one, gives it back by its
+    qualified name."""
     module, qualname = getattr(value, "__module__", None), getattr(value, "__qualname__", None)
-    if not module or not qualname or "<" in qualname or "." in qualname or module == "__main__":
+    if not module or not qualname or "<" in qualname or "." in qualname or not _installed(module):
         return None
     if getattr(sys.modules.get(module), qualname, None) is not value:
         return None
@@ -107,8 +123,6 @@ def function_source(name: str, fn: Callable) -> str:
             source = textwrap.dedent(inspect.getsource(f))
         except (OSError, TypeError) as error:
             raise CannotKeep(f"the source of {as_name} cannot be read ({error})") from None
-        if f.__name__ != as_name:
-            raise CannotKeep(f"{as_name} is defined under another name ({f.__name__})")
         for global_name in _global_names(f.__code__):
             if global_name not in f.__globals__:
                 continue  # a builtin, or a name assigned later
@@ -133,7 +147,7 @@ def function_source(name: str, fn: Callable) -> str:
                                  "cannot be written to a file: pass it as an argument or compute it inside")
             if line not in header:
                 header.append(line)
-        bodies.append(source.rstrip() + "\n")
+        bodies.append(source.rstrip() + "\n" + (f"\n\n{as_name} = {f.__name__}\n" if f.__name__ != as_name else ""))
 
     add(fn, name, True)
     return "\n".join(header) + ("\n\n\n" if header else "") + "\n\n".join(bodies)
@@ -192,7 +206,10 @@ def lesson(name: str) -> Callable:
         return cached[1]
     namespace: dict[str, Any] = {"__name__": "aecore_kept", "__file__": str(path)}
     try:
-        exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)
+        # The kept file is the student's own code in their folder, not a module of a package: it is read and run
+        # here (the file name makes inspect.getsource and the model cache's fingerprint read it from disk).
+        source = path.read_text(encoding="utf-8")
+        exec(compile(source, str(path), "exec"), namespace)
         fn = namespace[name]
     except LessonMissing:
         raise
