@@ -6,7 +6,7 @@ check after the cell that writes the function: ``exercises.check_kl_divergence(k
 raises :class:`ExerciseMistake` naming the mistake and its fix (see :mod:`aecore.exercises.framework`).
 
 The registries below are derived from the registrations, in book order: ``REFERENCES`` (name -> reference
-implementation; :mod:`aecore.lessons` is a view of it), ``MISTAKES`` (name -> the names of its typical
+implementation, where present; :mod:`aecore.lessons` is a view of it), ``MISTAKES`` (name -> the names of its typical
 mistakes) and ``CHECKS`` (name -> ``check_<name>``). Adding an exercise is one block in its lab's module.
 """
 

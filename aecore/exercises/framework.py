@@ -2,23 +2,27 @@
 
 Each exercise lives in the module of its lab (:mod:`aecore.exercises.lab1`, ...) as one block: its
 reference implementation, its typical mistakes (a dict of :class:`Mistake`) and its check
-``check_<name>(fn)``, registered by :func:`exercise`. A check calls the student's ``fn`` on small
-fixed inputs (seeded; tiny models where the function takes one), compares the result with the
-reference and
+``check_<name>(fn, cases)``, registered by :func:`exercise` with the :class:`Spec` of its test cases. A
+check judges the student's ``fn`` on a case set (:mod:`aecore.exercises.cases`): small fixed inputs (seeded;
+tiny models where the function takes one), the reference's results and each named mistake's results on them,
+computed from the references in the instructor's checkout and read from stored files in the student package
+and the grading build (the same check code runs in all three). It
 
 * prints one line such as ``✓ negative_elbo: matches the reference on 3 test cases.`` when it
   matches;
 * raises :class:`ExerciseMistake` naming the mistake and its fix when the result equals one of the
-  typical mistakes (computed here on the same inputs), or saying what differs (shape, dtype,
-  which value) when it is wrong in some other way;
+  typical mistakes' results, or saying what differs (shape, dtype, which value) when it is wrong in
+  some other way;
 * re-raises ``NotImplementedError`` unchanged (the exercise is not written yet), and reports any
   other exception of ``fn`` as an :class:`ExerciseMistake` chained to it.
 
-Random functions are called with torch's global generator seeded identically for the reference
-and for ``fn``, so a student using ``torch.randn_like``/``torch.randn`` draws the same numbers;
-when the numbers differ anyway (another order of draws), the check compares the distributions on
-a large input instead. A check leaves torch's global random state, and any model it builds,
-as they were.
+Random functions are called with torch's global generator seeded as the reference was, so a student using
+``torch.randn_like``/``torch.randn`` draws the same numbers; when the numbers differ anyway (another order of
+draws), the check compares the distributions (the exercise's ``features``) on a large input instead, with the
+reference's and each mistake's stored. A check leaves torch's global random state, and any model it builds,
+as they were. ``check_<name>(fn, cases="hidden")`` runs the second case set, which graders keep from the
+students. Where the reference is absent (a student build of an unreleased lab), a passing function is kept
+for the later labs (:mod:`aecore.exercises.saved`).
 
 :data:`EXERCISES` holds every registered exercise by name, in book order (the order in which the lab
 modules are imported by :mod:`aecore.exercises`, and within a lab the order of its blocks).
