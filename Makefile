@@ -15,7 +15,7 @@ help:
 	@echo "make test   unit tests + every notebook run once (AECORE_PROFILE=quick by default), in TEST_WORKERS=$(TEST_WORKERS) processes"
 	@echo "make lint   ruff (lint, import order) over the code and mypy over aecore (configured in pyproject.toml)"
 	@echo "make book   build the report site into _build/html (AECORE_PROFILE=full by default)"
-	@echo "make student the student edition (solutions taken out) in _build/student: notebooks/ and a zip of them"
+	@echo "make student the student edition (solutions taken out) in _build/student: notebooks/, a zip of them, package/"
 	@echo "make weights pack every cached model into $(WEIGHTS) (after make book), for AECORE_WEIGHTS"
 	@echo "make lock   re-pin constraints.txt from the current .venv"
 	@echo "make check-bootstrap   run a notebook as in Colab: fresh venv without aecore, its first cell installs it (minutes)"
@@ -50,9 +50,13 @@ book: $(STAMP)
 	AECORE_PROFILE=$${AECORE_PROFILE:-full} $(BIN)/jupyter-book build book --warningiserror --keep-going
 	$(BIN)/python tools/check_book.py
 
-# The student edition: the notebooks with their ### BEGIN/END SOLUTION regions replaced by stubs, and a zip.
+# The student edition: the notebooks with their ### BEGIN/END SOLUTION regions replaced by stubs, and a zip;
+# then the student package that their first cell installs (aecore without the solutions of the labs not
+# named by released_solutions in _config.yml), in _build/student/package: push it with the notebooks to the
+# student branch (see README, For instructors).
 student: $(STAMP)
 	$(BIN)/python tools/make_student.py
+	$(BIN)/python -c 'import sys; from aecore.book.student_package import main; sys.exit(main())'
 
 # The archive students point AECORE_WEIGHTS at: every model in the cache, with a manifest of
 # SHA-256 sums (python -m aecore weights list shows what goes in).

@@ -28,6 +28,9 @@ Environment variables
 ``AECORE_STRICT``   ``1`` makes a claim the prose states that this run does not reproduce
                     (:func:`aecore.book.report.claim`) raise instead of showing a warning on the
                     page; ``make test``, CI and the claims benchmark set it. Default: off.
+``AECORE_LESSONS``  where a student build of aecore keeps the student's own functions for later labs
+                    (:func:`lessons_root`; ``off``: nowhere). Default: ``~/aecore-lessons``, or in
+                    Colab with Google Drive mounted ``/content/drive/MyDrive/aecore-lessons``.
 ``AECORE_CLAIMS_LOG`` a file every claim's verdict is appended to (one JSON line each), for
                     ``benchmarks/claims.py``. Default: none.
 
@@ -250,6 +253,24 @@ def cache_root() -> Path:
         return REPO_ROOT / ".cache" / "aecore"
     user_cache = os.environ.get("XDG_CACHE_HOME", "").strip()
     return (Path(user_cache).expanduser() if user_cache else Path.home() / ".cache") / "aecore"
+
+
+COLAB_DRIVE = Path("/content/drive/MyDrive")
+"""Where Colab mounts the user's Google Drive (``google.colab.drive.mount("/content/drive")``)."""
+
+
+def lessons_root() -> Path | None:
+    """Folder where a student build keeps the student's passed exercise functions (:mod:`aecore.exercises.saved`):
+    ``$AECORE_LESSONS`` (None for ``off``), else ``aecore-lessons`` in the Google Drive that Colab has mounted (it
+    outlives the runtime, and every notebook's runtime sees it), else ``~/aecore-lessons``."""
+    value = os.environ.get("AECORE_LESSONS", "").strip()
+    if value.lower() == "off":
+        return None
+    if value:
+        return Path(value).expanduser().resolve()
+    if COLAB_DRIVE.is_dir():
+        return COLAB_DRIVE / "aecore-lessons"
+    return Path.home() / "aecore-lessons"
 
 
 def flush_denormals() -> bool:

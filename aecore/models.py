@@ -142,8 +142,8 @@ def _check_conv_input(model: nn.Module, x: torch.Tensor, in_channels: int, stage
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    """Number of trainable parameters (:func:`aecore.lessons.count_parameters`, Lab 1's exercise)."""
+    return lessons.count_parameters(model)
 
 
 class Autoencoder(LatentModel):
@@ -281,7 +281,10 @@ class VariationalAutoencoder(LatentModel):
         """The posterior mean ``mu`` of images ``x``: shape (N, *latent_shape)."""
         return self.encode(x, y)[0]
 
-    reparameterize = staticmethod(lessons.reparameterize)
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """A sample z = mu + exp(logvar / 2) * eps (:func:`aecore.lessons.reparameterize`, looked up when called)."""
+        return lessons.reparameterize(mu, logvar)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
         """Images -> (logits, mu, logvar)."""

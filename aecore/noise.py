@@ -25,7 +25,10 @@ def add_input_noise(x: torch.Tensor, factor: float, *, clip: bool = True,
     return noisy.clamp(0.0, 1.0) if clip else noisy
 
 
-power_normalize = lessons.power_normalize
+def power_normalize(z: torch.Tensor) -> torch.Tensor:
+    """Each code of ``z`` (N, ...) scaled to a mean square of 1 (:func:`aecore.lessons.power_normalize`, looked up
+    when called)."""
+    return lessons.power_normalize(z)
 
 
 def snr_db(variance: float) -> float:

@@ -174,6 +174,35 @@ def current_cell() -> dict:
     return bootstrap_cell(install_requirement(*repository()))
 
 
+def student_branch(config_path: Path = CONFIG) -> str:
+    """The branch students install from: ``aecore_student_branch`` under ``sphinx: config:`` in _config.yml
+    (default ``student``), where instructors push the student package and the student notebooks."""
+    import yaml
+
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    value = ((config.get("sphinx") or {}).get("config") or {}).get("aecore_student_branch")
+    return str(value or "student").strip()
+
+
+def student_cell(config_path: Path = CONFIG) -> dict:
+    """The bootstrap cell of the student notebooks: it installs the student package (aecore without the unreleased
+    solutions, :mod:`aecore.book.student_package`) from the student branch of the course's repository."""
+    url, _ = repository(config_path)
+    return bootstrap_cell(install_requirement(url, student_branch(config_path)))
+
+
+def for_students(notebook: dict, config_path: Path = CONFIG) -> dict:
+    """``notebook`` (a student notebook, changed in place and returned) with its bootstrap cell installing from the
+    student branch (:func:`student_cell`) where it held the solution notebooks' cell (:func:`current_cell`),
+    which installs the main branch, solutions included. Other first cells are left as they are."""
+    solved, student = bootstrap_cell(install_requirement(*repository(config_path))), student_cell(config_path)
+    for cell in notebook["cells"]:
+        if cell.get("id") == BOOTSTRAP_ID and cell.get("source") in (solved["source"], "".join(solved["source"])):
+            # only the code changes: the edition decides the tags (it drops remove-cell so that students see it)
+            cell["source"] = "".join(student["source"]) if isinstance(cell.get("source"), str) else student["source"]
+    return notebook
+
+
 def is_current(notebook: dict, cell: dict) -> bool:
     """Whether ``notebook`` starts with ``cell`` and holds no other copy of it."""
     cells = notebook["cells"]

@@ -58,6 +58,7 @@ from pathlib import Path
 import nbformat
 
 from ..config import REPO_ROOT as ROOT
+from .bootstrap import for_students
 from .notebook_format import (
     BOOTSTRAP_ID,
     DROP_TAGS,
@@ -358,7 +359,7 @@ def make_student(notebooks: list[Path], out: Path) -> list[Path]:
         written = []
         for path in notebooks:
             nb = nbformat.read(path, as_version=4)
-            student = student_notebook(nb, name=_display(path))
+            student = for_students(student_notebook(nb, name=_display(path)))  # installs the student package
             nbformat.write(student, folder / path.name, version=4)
             written.append(folder / path.name)
         write_zip(staging / ZIP_NAME, written)

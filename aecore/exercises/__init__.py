@@ -6,7 +6,7 @@ check after the cell that writes the function: ``exercises.check_kl_divergence(k
 raises :class:`ExerciseMistake` naming the mistake and its fix (see :mod:`aecore.exercises.framework`).
 
 The registries below are derived from the registrations, in book order: ``REFERENCES`` (name -> reference
-implementation; :mod:`aecore.lessons` is a view of it), ``MISTAKES`` (name -> the names of its typical
+implementation, where present; :mod:`aecore.lessons` is a view of it), ``MISTAKES`` (name -> the names of its typical
 mistakes) and ``CHECKS`` (name -> ``check_<name>``). Adding an exercise is one block in its lab's module.
 """
 
@@ -39,6 +39,8 @@ LAB_MODULES: dict[str, ModuleType] = {name: importlib.import_module(f"{__name__}
 __all__ = ["EXERCISES", "REFERENCES", "MISTAKES", "CHECKS", "LAB_MODULES", "Exercise", "ExerciseMistake", "Mistake",
            "framework", *LAB_MODULES]
 
-REFERENCES: dict[str, Callable] = {name: e.reference for name, e in EXERCISES.items()}
+REFERENCES: dict[str, Callable] = {name: e.reference for name, e in EXERCISES.items() if e.reference is not None}
+"""The reference implementations present in this copy of aecore: all of them in the instructor's checkout, those
+of the released labs in a student build (:mod:`aecore.book.student_package`)."""
 MISTAKES: dict[str, tuple[str, ...]] = {name: tuple(e.mistakes) for name, e in EXERCISES.items()}
-CHECKS: dict[str, Callable[[Callable], None]] = {name: e.check for name, e in EXERCISES.items()}
+CHECKS: dict[str, Callable[..., None]] = {name: e.check for name, e in EXERCISES.items()}

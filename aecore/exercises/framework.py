@@ -2,23 +2,27 @@
 
 Each exercise lives in the module of its lab (:mod:`aecore.exercises.lab1`, ...) as one block: its
 reference implementation, its typical mistakes (a dict of :class:`Mistake`) and its check
-``check_<name>(fn)``, registered by :func:`exercise`. A check calls the student's ``fn`` on small
-fixed inputs (seeded; tiny models where the function takes one), compares the result with the
-reference and
+``check_<name>(fn, cases)``, registered by :func:`exercise` with the :class:`Spec` of its test cases. A
+check judges the student's ``fn`` on a case set (:mod:`aecore.exercises.cases`): small fixed inputs (seeded;
+tiny models where the function takes one), the reference's results and each named mistake's results on them,
+computed from the references in the instructor's checkout and read from stored files in the student package
+and the grading build (the same check code runs in all three). It
 
 * prints one line such as ``✓ negative_elbo: matches the reference on 3 test cases.`` when it
   matches;
 * raises :class:`ExerciseMistake` naming the mistake and its fix when the result equals one of the
-  typical mistakes (computed here on the same inputs), or saying what differs (shape, dtype,
-  which value) when it is wrong in some other way;
+  typical mistakes' results, or saying what differs (shape, dtype, which value) when it is wrong in
+  some other way;
 * re-raises ``NotImplementedError`` unchanged (the exercise is not written yet), and reports any
   other exception of ``fn`` as an :class:`ExerciseMistake` chained to it.
 
-Random functions are called with torch's global generator seeded identically for the reference
-and for ``fn``, so a student using ``torch.randn_like``/``torch.randn`` draws the same numbers;
-when the numbers differ anyway (another order of draws), the check compares the distributions on
-a large input instead. A check leaves torch's global random state, and any model it builds,
-as they were.
+Random functions are called with torch's global generator seeded as the reference was, so a student using
+``torch.randn_like``/``torch.randn`` draws the same numbers; when the numbers differ anyway (another order of
+draws), the check compares the distributions (the exercise's ``features``) on a large input instead, with the
+reference's and each mistake's stored. A check leaves torch's global random state, and any model it builds,
+as they were. ``check_<name>(fn, cases="hidden")`` runs the second case set, which graders keep from the
+students. Where the reference is absent (a student build of an unreleased lab), a passing function is kept
+for the later labs (:mod:`aecore.exercises.saved`).
 
 :data:`EXERCISES` holds every registered exercise by name, in book order (the order in which the lab
 modules are imported by :mod:`aecore.exercises`, and within a lab the order of its blocks).
@@ -28,7 +32,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import inspect
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,9 +40,10 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-__all__ = ["ExerciseMistake", "Mistake", "Exercise", "EXERCISES", "exercise", "ONE_NUMBER", "SEED", "generator",
-           "per_code", "rms_per_code", "preserved", "call", "call_student", "mistaken_results", "compare",
-           "describe_case", "check_values", "check_random", "decoding", "share_outside_01", "one_number"]
+__all__ = ["ExerciseMistake", "Mistake", "Exercise", "Spec", "EXERCISES", "exercise", "ONE_NUMBER", "SEED",
+           "generator", "preserved", "call", "call_student", "mistaken_results", "compare", "describe_case",
+           "check_values", "check_random", "large_features",
+           "forward_to_lessons", "decoding", "share_outside_01", "one_number"]
 
 
 class ExerciseMistake(AssertionError):
@@ -63,37 +67,84 @@ class Mistake(NamedTuple):
 
 
 class Exercise(NamedTuple):
-    """One registered exercise: its ``name`` (the reference's), the ``lab`` module that holds it (e.g.
-    ``"lab3"``), the ``reference`` implementation, its typical ``mistakes`` by name, and its ``check``."""
+    """One registered exercise: its ``name`` (the function the student writes), the ``lab`` module that holds it
+    (e.g. ``"lab3"``), the ``reference`` implementation (None where it is not there: a student build of an
+    unreleased lab), its typical ``mistakes`` by name, its ``check`` and the ``spec`` its cases are made from."""
     name: str
     lab: str
-    reference: Callable[..., Any]
+    reference: Callable[..., Any] | None
     mistakes: dict[str, Mistake]
-    check: Callable[[Callable], None]
+    check: Callable[..., None]
+    spec: Spec
+
+
+class Spec(NamedTuple):
+    """How an exercise's cases are made (in the instructor's checkout) and judged.
+
+    ``inputs(g)``: the argument tuples of the test cases, drawn from the generator ``g`` (torch's global
+    generator is seeded with the same seed); ``seed``: the visible cases' seed (the hidden cases use another);
+    ``large(g, inputs)``: the large input of a random exercise, drawn after ``inputs`` from the same ``g``;
+    ``features(out, args, context)``: the statistics of a random function's result on the large input (its
+    presence makes the exercise random: each case is called with torch seeded ``SEED + i``);
+    ``answer(reference, args, seed)``: what the check compares with, when it is not the reference's result;
+    ``context(args)``: values computed from the references that ``features`` needs (not the student's);
+    ``records_codes``: ``features`` also gets ``context["codes"]``, the codes the call decoded (its first
+    argument is a model with a ``decoder``). Only ``features`` and ``records_codes`` are needed where the cases
+    are stored (see :mod:`aecore.exercises.cases`)."""
+    inputs: Callable[[torch.Generator], Sequence[Sequence[Any]]] | None = None
+    seed: int = 0
+    large: Callable[[torch.Generator, list[tuple]], Sequence[Any]] | None = None
+    features: Callable[[torch.Tensor, Sequence[Any], dict], dict[str, float]] | None = None
+    answer: Callable[[Callable, Sequence[Any], int | None], Any] | None = None
+    context: Callable[[Sequence[Any]], dict] | None = None
+    records_codes: bool = False
 
 
 EXERCISES: dict[str, Exercise] = {}
 
 
-def exercise(reference: Callable[..., Any], mistakes: dict[str, Mistake]) -> Callable[[Callable], Callable]:
-    """Decorator of the check ``check_<name>(fn)`` of the exercise whose reference is ``reference``: registers
-    the exercise (reference, ``mistakes``, check) in :data:`EXERCISES` under ``reference.__name__`` and returns the
-    check made to leave torch's global random state alone (it may seed it freely inside)."""
-    name = reference.__name__
+def exercise(mistakes: dict[str, Mistake], **spec: Any) -> Callable[[Callable], Callable]:
+    """Decorator of the check ``check_<name>(fn, cases)`` of the exercise ``<name>``, whose reference is the function
+    ``<name>`` defined above it in the same module: registers the exercise in :data:`EXERCISES` with its
+    ``mistakes`` and its :class:`Spec` (the keyword arguments), and returns the check as students call it,
+    ``check_<name>(fn, cases="visible")``: it runs on the stored or computed cases (``"visible"``, or
+    ``"hidden"``: a second set, held back from the student build), leaves torch's global random state alone,
+    and keeps a student's passing function for later labs (:mod:`aecore.exercises.saved`) where the reference
+    is not there."""
+    options = Spec(**spec)
 
-    def register(check: Callable[[Callable], None]) -> Callable[[Callable], None]:
-        if check.__name__ != f"check_{name}":
-            raise ValueError(f"the check of {name} must be called check_{name}, not {check.__name__}")
+    def register(check: Callable[..., None]) -> Callable[..., None]:
+        if not check.__name__.startswith("check_"):
+            raise ValueError(f"a check must be called check_<name of the exercise>, not {check.__name__}")
+        name = check.__name__.removeprefix("check_")
+        lab = check.__module__.rsplit(".", 1)[-1]
         if name in EXERCISES:
-            raise ValueError(f"exercise {name} is registered twice ({EXERCISES[name].lab} and {reference.__module__})")
-        isolated = _isolated(check)
-        EXERCISES[name] = Exercise(name, reference.__module__.rsplit(".", 1)[-1], reference, dict(mistakes), isolated)
-        return isolated
+            raise ValueError(f"exercise {name} is registered twice ({EXERCISES[name].lab} and {lab})")
+        reference = check.__globals__.get(name)
+        if reference is not None and getattr(reference, "__module__", None) != check.__module__:
+            reference = None  # a name of another module (a forwarder): not this exercise's reference
+        wrapper = _student_check(name, check)
+        EXERCISES[name] = Exercise(name, lab, reference, dict(mistakes), wrapper, options)
+        return wrapper
     return register
 
 
+def forward_to_lessons(name: str) -> Callable[..., Any]:
+    """A function that calls ``aecore.lessons.<name>``, looked up at each call: in a student build, where a released
+    lab's code uses an unreleased lab's function, the student's own one (:mod:`aecore.lessons`)."""
+    def forwarded(*args: Any, **kwargs: Any) -> Any:
+        from .. import lessons
+        return getattr(lessons, name)(*args, **kwargs)
+    forwarded.__name__ = forwarded.__qualname__ = name
+    return forwarded
+
+
 def _reference(name: str) -> Callable[..., Any]:
-    return EXERCISES[name].reference
+    reference = EXERCISES[name].reference
+    if reference is None:
+        raise RuntimeError(f"the reference of {name} is not in this copy of aecore (a student build): its checks "
+                           "work from the stored cases only")
+    return reference
 
 
 SEED = 20240
@@ -105,15 +156,6 @@ ONE_NUMBER = "one number for the whole batch instead of one value per image"
 
 def generator(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
-
-
-def per_code(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Per-code values (N,) shaped to broadcast against ``like`` (N, ...)."""
-    return values.view(-1, *([1] * (like.ndim - 1)))
-
-
-def rms_per_code(z: torch.Tensor) -> torch.Tensor:
-    return per_code(z.pow(2).flatten(1).mean(1).sqrt(), z)
 
 
 def _fresh(args: Sequence[Any]) -> list[Any]:
@@ -145,11 +187,10 @@ def call(f: Callable, args: Sequence[Any], seed: int | None = None, copy_args: b
         return f(*(_fresh(args) if copy_args else args))
 
 
-def _describe(name: str, args: Sequence[Any]) -> str:
+def _describe(params: Sequence[str], args: Sequence[Any]) -> str:
     """The arguments of a call, e.g. ``logits (3, 1, 4, 4), x (3, 1, 4, 4), factor=0.4``."""
-    names = list(inspect.signature(_reference(name)).parameters)
     parts = []
-    for pname, a in zip(names, args):
+    for pname, a in zip(params, args):
         if isinstance(a, torch.Tensor):
             parts.append(f"{pname} {tuple(a.shape)}" + ("" if a.dtype == torch.float32 else f" {a.dtype}"))
         elif isinstance(a, nn.Module):
@@ -274,33 +315,39 @@ def compare(name: str, got: Any, expected: torch.Tensor | Sequence[torch.Tensor]
         f"{at}expected {float(e[index]):.6g}, got {float(got[index]):.6g}{_pattern(got, e)}.")
 
 
-def _isolated(check: Callable) -> Callable:
-    """Run ``check`` without touching torch's global random state (it seeds it freely inside)."""
+def _student_check(name: str, check: Callable[..., None]) -> Callable[..., None]:
+    """The check as students call it, ``check_<name>(fn, cases="visible")`` (see :func:`exercise`)."""
     @functools.wraps(check)
-    def wrapper(fn: Callable) -> None:
+    def wrapper(fn: Callable, cases: str = "visible") -> None:
+        from . import cases as stored
+        case_set = stored.case_set(name, cases)
         with torch.random.fork_rng(devices=[]), torch.enable_grad():
-            check(fn)
+            check(fn, case_set)
+        if EXERCISES[name].reference is None:
+            from . import saved
+            saved.keep(name, fn)
     return wrapper
 
 
-def describe_case(i: int, k: int, name: str, args: Sequence[Any]) -> str:
-    return f"on test case {i} of {k} ({_describe(name, args)})"
+def describe_case(i: int, cases: Any, args: Sequence[Any]) -> str:
+    """``on test case i of k (<the arguments>)`` for case ``i`` (from 1) of ``cases`` (a :class:`~.cases.CaseSet`)."""
+    return f"on test case {i} of {len(cases.cases)} ({_describe(cases.params, args)})"
 
 
-def check_values(name: str, fn: Callable, cases: Sequence[Sequence[Any]], mistakes: dict[str, Mistake],
+def check_values(name: str, fn: Callable, cases: Any, mistakes: dict[str, Mistake],
                  then: Callable[[list], None] | None = None) -> None:
-    """Compare ``fn`` with the reference on every case (a deterministic function), call ``then`` (if given) on
-    the student's results for further checks, and print the ✓ line."""
-    ref, results = _reference(name), []
-    for i, args in enumerate(cases, 1):
-        where = describe_case(i, len(cases), name, args)
-        expected = call(ref, args)
-        got = call_student(name, fn, args, where, mistakes)
-        compare(name, got, expected, mistakes, mistaken_results(mistakes, args), where, args=args)
+    """Compare ``fn`` with the expected results of ``cases`` (a :class:`~.cases.CaseSet` of a deterministic
+    function), naming the mistake whose stored result it gives; call ``then`` (if given) on the student's
+    results for further checks, and print the ✓ line."""
+    results = []
+    for i, case in enumerate(cases.cases, 1):
+        where = describe_case(i, cases, case.args)
+        got = call_student(name, fn, case.args, where, mistakes)
+        compare(name, got, case.expected, mistakes, case.mistaken, where, args=case.args)
         results.append(got)
     if then:
         then(results)
-    print(f"✓ {name}: matches the reference on {len(cases)} test cases.")
+    print(f"✓ {name}: matches the reference on {len(cases.cases)} test cases.")
 
 
 def _off(have: dict[str, float], want: dict[str, float], key: str) -> float:
@@ -313,49 +360,59 @@ def _features_close(have: dict[str, float], want: dict[str, float]) -> bool:
     return all(_off(have, want, k) <= 1 for k in want)
 
 
-def check_random(name: str, fn: Callable, cases: Sequence[Sequence[Any]], mistakes: dict[str, Mistake],
-                 large: Sequence[Any], features: Callable[[torch.Tensor, Sequence[Any]], dict[str, float]],
-                 ref: Callable | None = None, then: Callable[[], None] | None = None) -> None:
-    """Compare a random ``fn`` with the reference (``ref``, by default the lesson's): with the same seed on
-    ``cases``, and if its random numbers differ, by the ``features`` (statistics) of its result on the
-    ``large`` input; then call ``then`` (if given) for further checks and print the ✓ line."""
-    ref = ref or _reference(name)
-    for i, args in enumerate(cases, 1):
-        where = describe_case(i, len(cases), name, args)
-        expected = call(ref, args, SEED + i)
-        got = call_student(name, fn, args, where, mistakes, SEED + i)
-        if not compare(name, got, expected, mistakes, mistaken_results(mistakes, args, SEED + i), where, args=args,
-                       values_fatal=False):
+def large_features(name: str, f: Callable, args: Sequence[Any], context: dict,
+                   call_f: Callable[..., Any] | None = None) -> tuple[Any, dict[str, float] | None]:
+    """``f``'s result on the large input ``args`` (torch seeded with :data:`SEED`) and its features (None when the
+    result is no tensor), with the decoded codes in the context for an exercise whose spec ``records_codes``.
+    ``call_f(f, args, seed)`` makes the call (default :func:`call`)."""
+    spec = EXERCISES[name].spec
+    assert spec.features is not None, f"{name} is not a random exercise"
+    codes: list = []
+    out = (call if call_f is None else call_f)(decoding(f, codes) if spec.records_codes else f, args, SEED)
+    if not isinstance(out, torch.Tensor):
+        return out, None
+    extra = {**context, "codes": codes[-1] if codes else torch.full((2, 2), math.nan)} if spec.records_codes \
+        else context
+    return out, spec.features(out.detach(), args, extra)
+
+
+def check_random(name: str, fn: Callable, cases: Any, mistakes: dict[str, Mistake],
+                 then: Callable[[], None] | None = None) -> None:
+    """Compare a random ``fn`` with the expected results of ``cases`` (a :class:`~.cases.CaseSet`): with the same
+    seed on each case, and if its random numbers differ, by the features (statistics, the exercise's
+    ``features``) of its result on the large input against the reference's and each mistake's stored ones; then
+    call ``then`` (if given) for further checks and print the ✓ line."""
+    for i, case in enumerate(cases.cases, 1):
+        where = describe_case(i, cases, case.args)
+        got = call_student(name, fn, case.args, where, mistakes, case.seed)
+        if not compare(name, got, case.expected, mistakes, case.mistaken, where, args=case.args, values_fatal=False):
             break
     else:
         if then:
             then()
-        print(f"✓ {name}: matches the reference on {len(cases)} test cases (with the same random numbers).")
+        print(f"✓ {name}: matches the reference on {len(cases.cases)} test cases (with the same random numbers).")
         return
     # Other random numbers than the reference's: compare distributions on a large input instead (each result's
     # features are taken right after the call that made it, as they may use what that call recorded).
-    where = f"on a large random input ({_describe(name, large)})"
-    expected = call(ref, large, SEED)
-    want = features(expected.detach(), large)
-    got = call_student(name, fn, large, where, mistakes, SEED)
-    compare(name, got, expected, mistakes, {}, where, values_fatal=False)  # the shape and dtype
-    have = features(got.detach(), large)
+    large = cases.large
+    where = f"on a large random input ({_describe(cases.params, large.args)})"
+    got, have = large_features(name, fn, large.args, large.context,
+                               lambda f, args, seed: call_student(name, f, args, where, mistakes, seed))
+    compare(name, got, torch.zeros(large.shape, dtype=large.dtype), mistakes, {}, where,
+            values_fatal=False)  # the shape and dtype
+    assert have is not None
+    want = large.want
     if _features_close(have, want):
         if then:
             then()
         print(f"✓ {name}: draws other random numbers than the reference, but their distribution matches "
               f"({', '.join(want)}).")
         return
-    for mistake, m in mistakes.items():
-        try:
-            theirs = call(m.variant, large, SEED) if m.variant else None
-            theirs = features(theirs.detach(), large) if isinstance(theirs, torch.Tensor) else None
-        except Exception:
-            continue
-        if theirs is not None and not _features_close(theirs, want) and _features_close(have, theirs):
+    for mistake, theirs in large.mistaken.items():
+        if not _features_close(theirs, want) and _features_close(have, theirs):
             key = max(want, key=lambda k: _off(have, want, k))
             raise ExerciseMistake(f"{name}: looks like {mistake} ({where}, {key} is {have[key]:.4g} "
-                                  f"where about {want[key]:.4g} is expected). {m.fix}")
+                                  f"where about {want[key]:.4g} is expected). {mistakes[mistake].fix}")
     wrong = [k for k in want if _off(have, want, k) > 1]
     raise ExerciseMistake(f"{name}: your result differs from the reference's even with the same random seed, and "
                           f"its distribution differs too {where}: "
@@ -386,11 +443,13 @@ def share_outside_01(t: torch.Tensor) -> float:
     return float(((t < 0) | (t > 1)).double().mean())
 
 
-
-
-def one_number(reference: Callable[..., torch.Tensor], example: Callable[..., Any] | None = None) -> Mistake:
+def one_number(reference: Callable[..., torch.Tensor] | None = None, example: Callable[..., Any] | None = None
+               ) -> Mistake:
     """The mistake of a per-image ``reference``'s values summed or averaged over the batch into one number;
-    ``example``: that mistake as a student would write it."""
-    return Mistake("Keep one value per image: reduce over each image's own pixels (dimensions 1 and up), "
-                   "never over the batch dimension 0.",
-                   lambda *a: [reference(*a).sum(), reference(*a).mean()], example=example)
+    ``example``: that mistake as a student would write it. (Without ``reference``, where the cases are stored:
+    the mistake's fix only.)"""
+    fix = ("Keep one value per image: reduce over each image's own pixels (dimensions 1 and up), never over the "
+           "batch dimension 0.")
+    if reference is None:
+        return Mistake(fix, example=example)
+    return Mistake(fix, lambda *a: [reference(*a).sum(), reference(*a).mean()], example=example)

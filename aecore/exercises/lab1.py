@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .cases import CaseSet
 from .framework import (
     ONE_NUMBER,
     ExerciseMistake,
@@ -30,8 +31,6 @@ from .framework import (
     compare,
     describe_case,
     exercise,
-    generator,
-    mistaken_results,
     one_number,
     share_outside_01,
 )
@@ -66,26 +65,28 @@ _COUNT = {
 }
 
 
-@exercise(count_parameters, _COUNT)
-def check_count_parameters(fn: Callable) -> None:
-    """``fn(model) -> int`` on three small models (one with a frozen layer); prints ✓ or raises ExerciseMistake."""
+def _count_inputs(g):
     from ..models import MLPAutoencoder  # not at import time: aecore.models needs aecore.lessons, made from here
-    torch.manual_seed(0)
     frozen = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
     frozen[0].requires_grad_(False)
-    cases = [(MLPAutoencoder(image_shape=(1, 4, 4), hidden=(8,), latent_dim=2),),
-             (nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.Flatten(), nn.Linear(12, 5)),), (frozen,)]
-    for i, args in enumerate(cases, 1):
-        where = describe_case(i, len(cases), "count_parameters", args)
+    return [(MLPAutoencoder(image_shape=(1, 4, 4), hidden=(8,), latent_dim=2),),
+            (nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.Flatten(), nn.Linear(12, 5)),), (frozen,)]
+
+
+@exercise(_COUNT, inputs=_count_inputs, seed=0, answer=lambda ref, args, seed: torch.tensor(ref(*args)))
+def check_count_parameters(fn: Callable, cases: CaseSet) -> None:
+    """``fn(model) -> int`` on three small models (one with a frozen layer); prints ✓ or raises ExerciseMistake."""
+    for i, case in enumerate(cases.cases, 1):
+        args = case.args
+        where = describe_case(i, cases, args)
         got = call_student("count_parameters", fn, args, where, _COUNT)
         if isinstance(got, torch.Tensor) and got.numel() == 1 and not got.is_floating_point():
             got = int(got)
         if not isinstance(got, numbers.Integral) or isinstance(got, bool):
             raise ExerciseMistake(f"count_parameters: your result is a {type(got).__name__} ({got!r}); expected a "
                                   f"Python int (a count) {where}.")
-        compare("count_parameters", torch.tensor(int(got)), torch.tensor(count_parameters(*args)), _COUNT,
-                mistaken_results(_COUNT, args), where)
-    print(f"✓ count_parameters: matches the reference on {len(cases)} test cases.")
+        compare("count_parameters", torch.tensor(int(got)), case.expected, _COUNT, case.mistaken, where)
+    print(f"✓ count_parameters: matches the reference on {len(cases.cases)} test cases.")
 
 
 # ----------------------------------------------------------------------------- bce_per_image
@@ -131,13 +132,15 @@ _BCE = {
 }
 
 
-@exercise(bce_per_image, _BCE)
-def check_bce_per_image(fn: Callable) -> None:
+def _bce_inputs(g):
+    return [(2 * torch.randn(3, 1, 4, 4, generator=g), torch.rand(3, 1, 4, 4, generator=g)),
+            (3 * torch.randn(2, 1, 28, 28, generator=g), (torch.rand(2, 1, 28, 28, generator=g) > 0.7).float()),
+            (torch.randn(4, 3, 2, 2, generator=g), torch.rand(4, 3, 2, 2, generator=g))]
+
+
+@exercise(_BCE, inputs=_bce_inputs, seed=1)
+def check_bce_per_image(fn: Callable, cases: CaseSet) -> None:
     """``fn(logits, x) -> (N,)`` on MNIST-sized and small batches; prints ✓ or raises ExerciseMistake."""
-    g = generator(1)
-    cases = [(2 * torch.randn(3, 1, 4, 4, generator=g), torch.rand(3, 1, 4, 4, generator=g)),
-             (3 * torch.randn(2, 1, 28, 28, generator=g), (torch.rand(2, 1, 28, 28, generator=g) > 0.7).float()),
-             (torch.randn(4, 3, 2, 2, generator=g), torch.rand(4, 3, 2, 2, generator=g))]
     check_values("bce_per_image", fn, cases, _BCE)
 
 
@@ -165,20 +168,20 @@ _NOISY = {
 }
 
 
-@exercise(noisy_input, _NOISY)
-def check_noisy_input(fn: Callable) -> None:
-    """``fn(x, factor) -> x + factor * N(0, 1) clipped to [0, 1]``; prints ✓ or raises ExerciseMistake."""
-    g = generator(2)
-    cases = [(torch.rand(3, 1, 4, 4, generator=g), 0.4), (torch.rand(2, 3, 5, 5, generator=g), 0.1)]
-    large = (torch.rand(100, 1, 32, 32, generator=g), 0.3)
+def _noisy_features(out, args, context):
+    noise = out - args[0]
+    return {"mean": float(out.mean()), "standard deviation": float(out.std()),
+            "mean of the noise": float(noise.mean()), "spread of the noise": float(noise.std()),
+            "share of values outside [0, 1]": share_outside_01(out), "share of values at 0 or 1":
+                float(((out == 0) | (out == 1)).double().mean())}
 
-    def features(out, args):
-        noise = out - args[0]
-        return {"mean": float(out.mean()), "standard deviation": float(out.std()),
-                "mean of the noise": float(noise.mean()), "spread of the noise": float(noise.std()),
-                "share of values outside [0, 1]": share_outside_01(out), "share of values at 0 or 1":
-                    float(((out == 0) | (out == 1)).double().mean())}
-    check_random("noisy_input", fn, cases, _NOISY, large, features)
+
+@exercise(_NOISY, seed=2, features=_noisy_features,
+          inputs=lambda g: [(torch.rand(3, 1, 4, 4, generator=g), 0.4), (torch.rand(2, 3, 5, 5, generator=g), 0.1)],
+          large=lambda g, inputs: (torch.rand(100, 1, 32, 32, generator=g), 0.3))
+def check_noisy_input(fn: Callable, cases: CaseSet) -> None:
+    """``fn(x, factor) -> x + factor * N(0, 1) clipped to [0, 1]``; prints ✓ or raises ExerciseMistake."""
+    check_random("noisy_input", fn, cases, _NOISY)
 
 
 # ----------------------------------------------------------------------------- grid_over_codes
@@ -242,12 +245,14 @@ _GRID = {
 }
 
 
-@exercise(grid_over_codes, _GRID)
-def check_grid_over_codes(fn: Callable) -> None:
+def _grid_inputs(g):
+    return [(torch.randn(50, 2, generator=g) * torch.tensor([3.0, 0.5]) + 1, 3),
+            (torch.randn(30, 2, generator=g), 4), (torch.rand(20, 2, generator=g) * 10 - 2, 5)]
+
+
+@exercise(_GRID, inputs=_grid_inputs, seed=3)
+def check_grid_over_codes(fn: Callable, cases: CaseSet) -> None:
     """``fn(codes (N, 2), n) -> (n*n, 2)`` grid, top row first; prints ✓ or raises ExerciseMistake."""
-    g = generator(3)
-    cases = [(torch.randn(50, 2, generator=g) * torch.tensor([3.0, 0.5]) + 1, 3),
-             (torch.randn(30, 2, generator=g), 4), (torch.rand(20, 2, generator=g) * 10 - 2, 5)]
     check_values("grid_over_codes", fn, cases, _GRID)
 
 
@@ -281,15 +286,18 @@ _L2 = {
 }
 
 
-@exercise(l2_penalty, _L2)
-def check_l2_penalty(fn: Callable) -> None:
-    """``fn(model) -> scalar tensor`` (differentiable) on two small models; prints ✓ or raises ExerciseMistake."""
+def _l2_inputs(g):
     from ..models import MLPAutoencoder  # not at import time: aecore.models needs aecore.lessons, made from here
-    torch.manual_seed(3)
     cases = [(MLPAutoencoder(image_shape=(1, 4, 4), hidden=(8,), latent_dim=2),),
              (nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.Flatten(), nn.Linear(12, 5)),)]
     with torch.no_grad():  # norm scales other than 1, so leaving them in shows
         cases[1][0][1].weight.uniform_(0.5, 2.0)  # type: ignore[index]
+    return cases
+
+
+@exercise(_L2, inputs=_l2_inputs, seed=3)
+def check_l2_penalty(fn: Callable, cases: CaseSet) -> None:
+    """``fn(model) -> scalar tensor`` (differentiable) on two small models; prints ✓ or raises ExerciseMistake."""
 
     def differentiable(results):
         if not all(isinstance(r, torch.Tensor) and r.requires_grad for r in results):

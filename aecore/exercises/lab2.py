@@ -18,6 +18,7 @@ import torch
 from pytorch_msssim import ssim
 from torch.nn import functional as F
 
+from .cases import CaseSet
 from .framework import (
     ONE_NUMBER,
     ExerciseMistake,
@@ -28,16 +29,22 @@ from .framework import (
     compare,
     describe_case,
     exercise,
-    generator,
-    mistaken_results,
     one_number,
-    per_code,
-    rms_per_code,
 )
 
 __all__ = ["mse_ssim_per_image", "check_mse_ssim_per_image", "psnr_per_image", "check_psnr_per_image",
            "code_mean_and_covariance", "check_code_mean_and_covariance", "perturb_codes", "check_perturb_codes",
            "power_normalize", "check_power_normalize", "latent_noise", "check_latent_noise"]
+
+
+def _per_code(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Per-code values (N,) shaped to broadcast against ``like`` (N, ...)."""
+    return values.view(-1, *([1] * (like.ndim - 1)))
+
+
+def _rms_per_code(z: torch.Tensor) -> torch.Tensor:
+    """The root mean square of each code of ``z`` (N, ...), shaped (N, 1, ...) (a building block of the mistakes)."""
+    return _per_code(z.pow(2).flatten(1).mean(1).sqrt(), z)
 
 
 # ----------------------------------------------------------------------------- mse_ssim_per_image
@@ -87,12 +94,14 @@ _MSE_SSIM = {
 }
 
 
-@exercise(mse_ssim_per_image, _MSE_SSIM)
-def check_mse_ssim_per_image(fn: Callable) -> None:
+def _mse_ssim_inputs(g):
+    return [(torch.randn(3, 3, 16, 16, generator=g), torch.rand(3, 3, 16, 16, generator=g), 0.5),
+            (2 * torch.randn(2, 3, 16, 16, generator=g), torch.rand(2, 3, 16, 16, generator=g), 2.0)]
+
+
+@exercise(_MSE_SSIM, inputs=_mse_ssim_inputs, seed=4)
+def check_mse_ssim_per_image(fn: Callable, cases: CaseSet) -> None:
     """``fn(logits, x, ssim_weight) -> (N,)`` on small colour batches; prints ✓ or raises ExerciseMistake."""
-    g = generator(4)
-    cases = [(torch.randn(3, 3, 16, 16, generator=g), torch.rand(3, 3, 16, 16, generator=g), 0.5),
-             (2 * torch.randn(2, 3, 16, 16, generator=g), torch.rand(2, 3, 16, 16, generator=g), 2.0)]
     check_values("mse_ssim_per_image", fn, cases, _MSE_SSIM)
 
 
@@ -131,13 +140,15 @@ _PSNR = {
 }
 
 
-@exercise(psnr_per_image, _PSNR)
-def check_psnr_per_image(fn: Callable) -> None:
-    """``fn(x_hat, x) -> (N,)`` PSNR in dB on small batches; prints ✓ or raises ExerciseMistake."""
-    g = generator(5)
+def _psnr_inputs(g):
     x1, x2 = torch.rand(4, 1, 8, 8, generator=g), torch.rand(3, 3, 6, 6, generator=g)
-    cases = [((x1 + 0.05 * torch.randn(x1.shape, generator=g)).clamp(0, 1), x1),
-             ((x2 + torch.rand(3, 1, 1, 1, generator=g) * torch.randn(x2.shape, generator=g)).clamp(0, 1), x2)]
+    return [((x1 + 0.05 * torch.randn(x1.shape, generator=g)).clamp(0, 1), x1),
+            ((x2 + torch.rand(3, 1, 1, 1, generator=g) * torch.randn(x2.shape, generator=g)).clamp(0, 1), x2)]
+
+
+@exercise(_PSNR, inputs=_psnr_inputs, seed=5)
+def check_psnr_per_image(fn: Callable, cases: CaseSet) -> None:
+    """``fn(x_hat, x) -> (N,)`` PSNR in dB on small batches; prints ✓ or raises ExerciseMistake."""
     check_values("psnr_per_image", fn, cases, _PSNR)
 
 
@@ -181,26 +192,36 @@ _MEAN_COV_COV = {
 }
 
 
-@exercise(code_mean_and_covariance, {**_MEAN_COV_MEAN, **_MEAN_COV_COV})
-def check_code_mean_and_covariance(fn: Callable) -> None:
+def _mean_cov_inputs(g):
+    return [(torch.randn(20, 3, generator=g) @ torch.tensor([[2.0, 0.5, 0], [0, 1, 0.3], [0, 0, 0.5]]) + 1.5,),
+            (torch.randn(15, 2, 2, 2, generator=g) + torch.arange(8.0).view(2, 2, 2),)]
+
+
+def _mean_and_both_covariances(ref, args, seed):
+    """The reference's mean, and its covariance divided by N and by N - 1 (both accepted)."""
+    mean, cov = ref(*args)
+    n = len(args[0])
+    return mean, [cov, cov * n / (n - 1)]
+
+
+@exercise({**_MEAN_COV_MEAN, **_MEAN_COV_COV}, inputs=_mean_cov_inputs, seed=6, answer=_mean_and_both_covariances)
+def check_code_mean_and_covariance(fn: Callable, cases: CaseSet) -> None:
     """``fn(codes (N, ...)) -> (mean (D,), covariance (D, D))``; dividing by N or N - 1 are both accepted.
     Prints ✓ or raises ExerciseMistake."""
-    name, g = "code_mean_and_covariance", generator(6)
-    cases = [(torch.randn(20, 3, generator=g) @ torch.tensor([[2.0, 0.5, 0], [0, 1, 0.3], [0, 0, 0.5]]) + 1.5,),
-             (torch.randn(15, 2, 2, 2, generator=g) + torch.arange(8.0).view(2, 2, 2),)]
+    name = "code_mean_and_covariance"
     mistakes = {**_MEAN_COV_MEAN, **_MEAN_COV_COV}
-    for i, args in enumerate(cases, 1):
-        where = describe_case(i, len(cases), name, args)
-        got = call_student(name, fn, args, where, mistakes)
+    for i, case in enumerate(cases.cases, 1):
+        where = describe_case(i, cases, case.args)
+        got = call_student(name, fn, case.args, where, mistakes)
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             raise ExerciseMistake(f"{name}: your result is a {type(got).__name__}; expected two tensors, "
                                   f"(mean, covariance) {where}. Return them as a tuple: return mean, cov.")
-        mean, cov = code_mean_and_covariance(*args)
-        n = len(args[0])
-        compare(name, got[0], mean, mistakes, mistaken_results(_MEAN_COV_MEAN, args), where, what="your mean")
-        compare(name, got[1], [cov, cov * n / (n - 1)], mistakes, mistaken_results(_MEAN_COV_COV, args), where,
-                what="your covariance")
-    print(f"✓ {name}: matches the reference on {len(cases)} test cases.")
+        mean, covariances = case.expected
+        of_mean = {k: v for k, v in case.mistaken.items() if k in _MEAN_COV_MEAN}
+        of_cov = {k: v for k, v in case.mistaken.items() if k in _MEAN_COV_COV}
+        compare(name, got[0], mean, mistakes, of_mean, where, what="your mean")
+        compare(name, got[1], covariances, mistakes, of_cov, where, what="your covariance")
+    print(f"✓ {name}: matches the reference on {len(cases.cases)} test cases.")
 
 
 # ----------------------------------------------------------------------------- perturb_codes
@@ -223,32 +244,37 @@ _PERTURB = {
         example=lambda c, s: c + s * torch.sqrt(torch.mean(c ** 2)) * torch.randn_like(c)),
     "the mean square used instead of the rms (variance for standard deviation)": Mistake(
         "rms is the square root of the mean square: .mean(1).sqrt().",
-        lambda c, s: c + s * rms_per_code(c).pow(2) * torch.randn_like(c),
-        example=lambda c, s: c + s * per_code(c.flatten(1).pow(2).mean(1), c) * torch.randn_like(c)),
+        lambda c, s: c + s * _rms_per_code(c).pow(2) * torch.randn_like(c),
+        example=lambda c, s: c + s * _per_code(c.flatten(1).pow(2).mean(1), c) * torch.randn_like(c)),
     "each code's standard deviation used instead of its rms": Mistake(
         "rms(z) is sqrt(mean(z**2)) without subtracting the code's mean (z.std() subtracts it).",
-        lambda c, s: c + s * per_code(c.flatten(1).std(1), c) * torch.randn_like(c),
-        example=lambda c, s: c + s * per_code(c.flatten(1).std(1), c) * torch.randn_like(c)),
+        lambda c, s: c + s * _per_code(c.flatten(1).std(1), c) * torch.randn_like(c),
+        example=lambda c, s: c + s * _per_code(c.flatten(1).std(1), c) * torch.randn_like(c)),
 }
 
 
-@exercise(perturb_codes, _PERTURB)
-def check_perturb_codes(fn: Callable) -> None:
-    """``fn(codes, strength) -> codes + strength * rms(code) * N(0, I)``; prints ✓ or raises ExerciseMistake."""
-    g = generator(7)
-    cases = [((torch.randn(4, 3, generator=g) + 1) * torch.tensor([[0.5], [1.0], [2.0], [4.0]]), 0.5),
-             (torch.randn(3, 2, 2, 2, generator=g) + 0.5, 0.3)]
-    scale = torch.linspace(0.2, 5.0, 4000).view(-1, 1)
-    large = ((torch.randn(4000, 8, generator=g) + 1) * scale, 0.3)
+def _scales():
+    """(4000, 1): the sizes of the large input's codes, from 0.2 to 5."""
+    return torch.linspace(0.2, 5.0, 4000).view(-1, 1)
 
-    def features(out, args):
-        codes = args[0]
-        relative = (out - codes) / rms_per_code(codes)
-        half = len(codes) // 2
-        return {"mean of noise / rms": float(relative.mean()),
-                "spread of noise / rms on the small codes": float(relative[:half].std()),
-                "spread of noise / rms on the large codes": float(relative[half:].std())}
-    check_random("perturb_codes", fn, cases, _PERTURB, large, features)
+
+def _perturb_features(out, args, context):
+    codes = args[0]
+    relative = (out - codes) / context["rms"]
+    half = len(codes) // 2
+    return {"mean of noise / rms": float(relative.mean()),
+            "spread of noise / rms on the small codes": float(relative[:half].std()),
+            "spread of noise / rms on the large codes": float(relative[half:].std())}
+
+
+@exercise(_PERTURB, seed=7, features=_perturb_features,
+          inputs=lambda g: [((torch.randn(4, 3, generator=g) + 1) * torch.tensor([[0.5], [1.0], [2.0], [4.0]]), 0.5),
+                            (torch.randn(3, 2, 2, 2, generator=g) + 0.5, 0.3)],
+          large=lambda g, inputs: ((torch.randn(4000, 8, generator=g) + 1) * _scales(), 0.3),
+          context=lambda args: {"rms": _rms_per_code(args[0])})
+def check_perturb_codes(fn: Callable, cases: CaseSet) -> None:
+    """``fn(codes, strength) -> codes + strength * rms(code) * N(0, I)``; prints ✓ or raises ExerciseMistake."""
+    check_random("perturb_codes", fn, cases, _PERTURB)
 
 
 # ----------------------------------------------------------------------------- power_normalize
@@ -266,21 +292,23 @@ _POWER = {
         example=lambda z: z / torch.sqrt(torch.mean(z ** 2))),
     "normalised to unit norm (sum of squares 1) instead of unit mean square": Mistake(
         "Unit power means a mean square of 1: divide by the root of the *mean* of the squares, not of their sum.",
-        lambda z: z / per_code(z.flatten(1).norm(dim=1), z),
-        example=lambda z: z / per_code(z.flatten(1).norm(dim=1), z)),
+        lambda z: z / _per_code(z.flatten(1).norm(dim=1), z),
+        example=lambda z: z / _per_code(z.flatten(1).norm(dim=1), z)),
     "divided by the mean square instead of its square root": Mistake(
         "Divide by sqrt(power): the rms, not the mean square.",
-        lambda z: z / per_code(z.pow(2).flatten(1).mean(1), z),
-        example=lambda z: z / per_code(z.flatten(1).pow(2).mean(1), z)),
+        lambda z: z / _per_code(z.pow(2).flatten(1).mean(1), z),
+        example=lambda z: z / _per_code(z.flatten(1).pow(2).mean(1), z)),
 }
 
 
-@exercise(power_normalize, _POWER)
-def check_power_normalize(fn: Callable) -> None:
+def _power_inputs(g):
+    return [(torch.randn(4, 6, generator=g) * torch.tensor([[0.1], [1.0], [3.0], [10.0]]),),
+            (torch.randn(3, 2, 3, 3, generator=g) * 2 + 1,)]
+
+
+@exercise(_POWER, inputs=_power_inputs, seed=8)
+def check_power_normalize(fn: Callable, cases: CaseSet) -> None:
     """``fn(z (N, ...)) -> each code scaled to mean square 1``; prints ✓ or raises ExerciseMistake."""
-    g = generator(8)
-    cases = [(torch.randn(4, 6, generator=g) * torch.tensor([[0.1], [1.0], [3.0], [10.0]]),),
-             (torch.randn(3, 2, 3, 3, generator=g) * 2 + 1,)]
     check_values("power_normalize", fn, cases, _POWER)
 
 
@@ -296,11 +324,11 @@ _LATENT = {
     "σ used where σ² was asked (noise std = variance)": Mistake(
         "variance is σ²: the noise's standard deviation is math.sqrt(variance).",
         lambda z, v: power_normalize(z) + v * torch.randn_like(z),
-        example=lambda z, v: z / rms_per_code(z) + v * torch.randn_like(z)),
+        example=lambda z, v: z / _rms_per_code(z) + v * torch.randn_like(z)),
     "noise added before normalising": Mistake(
         "Power-normalise first, then add the noise: power_normalize(z) + noise.",
         lambda z, v: power_normalize(z + math.sqrt(v) * torch.randn_like(z)),
-        example=lambda z, v: (y := z + math.sqrt(v) * torch.randn_like(z)) / rms_per_code(y)),
+        example=lambda z, v: (y := z + math.sqrt(v) * torch.randn_like(z)) / _rms_per_code(y)),
     "the codes not power-normalised": Mistake(
         "Power-normalise each code before adding the noise (power_normalize(z)).",
         lambda z, v: z + math.sqrt(v) * torch.randn_like(z),
@@ -312,16 +340,17 @@ _LATENT = {
 }
 
 
-@exercise(latent_noise, _LATENT)
-def check_latent_noise(fn: Callable) -> None:
-    """``fn(z, variance) -> power_normalize(z) + N(0, variance)``; prints ✓ or raises ExerciseMistake."""
-    g = generator(9)
-    cases = [(torch.randn(4, 6, generator=g) * torch.tensor([[0.1], [1.0], [3.0], [10.0]]), 0.25),
-             (torch.randn(3, 2, 3, 3, generator=g) * 2, 0.1)]
-    large = (torch.randn(4000, 8, generator=g) * torch.linspace(0.2, 5.0, 4000).view(-1, 1), 0.3)
+def _latent_features(out, args, context):
+    noise, power = out - context["normalised"], out.pow(2).flatten(1).mean(1)
+    return {"mean of the noise": float(noise.mean()), "spread of the noise": float(noise.std()),
+            "mean power of the codes": float(power.mean()), "spread of the codes' power": float(power.std())}
 
-    def features(out, args):
-        noise, power = out - power_normalize(args[0]), out.pow(2).flatten(1).mean(1)
-        return {"mean of the noise": float(noise.mean()), "spread of the noise": float(noise.std()),
-                "mean power of the codes": float(power.mean()), "spread of the codes' power": float(power.std())}
-    check_random("latent_noise", fn, cases, _LATENT, large, features)
+
+@exercise(_LATENT, seed=9, features=_latent_features,
+          inputs=lambda g: [(torch.randn(4, 6, generator=g) * torch.tensor([[0.1], [1.0], [3.0], [10.0]]), 0.25),
+                            (torch.randn(3, 2, 3, 3, generator=g) * 2, 0.1)],
+          large=lambda g, inputs: (torch.randn(4000, 8, generator=g) * torch.linspace(0.2, 5.0, 4000).view(-1, 1), 0.3),
+          context=lambda args: {"normalised": power_normalize(args[0])})
+def check_latent_noise(fn: Callable, cases: CaseSet) -> None:
+    """``fn(z, variance) -> power_normalize(z) + N(0, variance)``; prints ✓ or raises ExerciseMistake."""
+    check_random("latent_noise", fn, cases, _LATENT)

@@ -12,7 +12,6 @@ first; per-image values are (N,). Random functions draw from torch's global gene
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
@@ -20,20 +19,17 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..utils import eval_mode
+from .cases import CaseSet
 from .framework import (
     ONE_NUMBER,
     ExerciseMistake,
     Mistake,
-    call,
     call_student,
     check_random,
     check_values,
     compare,
-    decoding,
     describe_case,
     exercise,
-    generator,
-    mistaken_results,
     one_number,
     share_outside_01,
 )
@@ -71,22 +67,22 @@ _REPARAM = {
 }
 
 
-@exercise(reparameterize, _REPARAM)
-def check_reparameterize(fn: Callable) -> None:
-    """``fn(mu, logvar) -> mu + exp(logvar / 2) * eps`` (differentiable); prints ✓ or raises ExerciseMistake."""
-    g = generator(10)
-    cases = [(torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)),
-             (torch.randn(3, 2, 2, 2, generator=g), torch.rand(3, 2, 2, 2, generator=g) * 4 - 3)]
-    large = (torch.randn(20000, 4, generator=g), torch.rand(20000, 4, generator=g) * 6 - 3)
+def _reparam_features(out, args, context):
+    mu, logvar = args
+    eps, low = (out - mu) / (0.5 * logvar).exp(), logvar < 0
+    return {"mean of eps": float(eps.mean()), "spread of eps where logvar < 0": float(eps[low].std()),
+            "spread of eps where logvar > 0": float(eps[~low].std())}
 
-    def features(out, args):
-        mu, logvar = args
-        eps, low = (out - mu) / (0.5 * logvar).exp(), logvar < 0
-        return {"mean of eps": float(eps.mean()), "spread of eps where logvar < 0": float(eps[low].std()),
-                "spread of eps where logvar > 0": float(eps[~low].std())}
+
+@exercise(_REPARAM, seed=10, features=_reparam_features,
+          inputs=lambda g: [(torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)),
+                            (torch.randn(3, 2, 2, 2, generator=g), torch.rand(3, 2, 2, 2, generator=g) * 4 - 3)],
+          large=lambda g, inputs: (torch.randn(20000, 4, generator=g), torch.rand(20000, 4, generator=g) * 6 - 3))
+def check_reparameterize(fn: Callable, cases: CaseSet) -> None:
+    """``fn(mu, logvar) -> mu + exp(logvar / 2) * eps`` (differentiable); prints ✓ or raises ExerciseMistake."""
 
     def differentiable():
-        mu, logvar = (t.clone().requires_grad_(True) for t in cases[0])
+        mu, logvar = (t.clone().requires_grad_(True) for t in cases.cases[0].args)
         z = call_student("reparameterize", fn, (mu, logvar), "on test case 1 with gradients", _REPARAM, copy_args=False)
         grads = torch.autograd.grad(z.sum(), (mu, logvar), allow_unused=True) if z.requires_grad else (None, None)
         if (grads[0] is None or grads[1] is None or not torch.allclose(grads[0], torch.ones_like(mu))
@@ -94,7 +90,7 @@ def check_reparameterize(fn: Callable) -> None:
             mistake = "not differentiable (no gradient reaches mu and logvar)"
             raise ExerciseMistake(f"reparameterize: looks like {mistake}: the values are right, but dz/dmu should "
                                   f"be 1 and dz/dlogvar should be (z - mu) / 2. {_REPARAM[mistake].fix}")
-    check_random("reparameterize", fn, cases, _REPARAM, large, features, then=differentiable)
+    check_random("reparameterize", fn, cases, _REPARAM, then=differentiable)
 
 
 # ----------------------------------------------------------------------------- kl_divergence
@@ -147,13 +143,15 @@ _KL = {
 }
 
 
-@exercise(kl_divergence, _KL)
-def check_kl_divergence(fn: Callable) -> None:
+def _kl_inputs(g):
+    return [(torch.randn(4, 3, generator=g), 0.5 * torch.randn(4, 3, generator=g)),
+            (torch.randn(3, 2, 2, 2, generator=g), torch.randn(3, 2, 2, 2, generator=g)),
+            (torch.randn(5, 1, generator=g), torch.randn(5, 1, generator=g) - 1)]
+
+
+@exercise(_KL, inputs=_kl_inputs, seed=11)
+def check_kl_divergence(fn: Callable, cases: CaseSet) -> None:
     """``fn(mu, logvar) -> (N,)`` KL to N(0, I) per sample; prints ✓ or raises ExerciseMistake."""
-    g = generator(11)
-    cases = [(torch.randn(4, 3, generator=g), 0.5 * torch.randn(4, 3, generator=g)),
-             (torch.randn(3, 2, 2, 2, generator=g), torch.randn(3, 2, 2, 2, generator=g)),
-             (torch.randn(5, 1, generator=g), torch.randn(5, 1, generator=g) - 1)]
     check_values("kl_divergence", fn, cases, _KL)
 
 
@@ -190,16 +188,18 @@ _ELBO = {
 }
 
 
-@exercise(negative_elbo, _ELBO)
-def check_negative_elbo(fn: Callable) -> None:
+def _elbo_inputs(g):
+    return [(torch.randn(3, 1, 28, 28, generator=g), torch.rand(3, 1, 28, 28, generator=g),
+             torch.randn(3, 4, generator=g), 0.5 * torch.randn(3, 4, generator=g)),
+            (2 * torch.randn(2, 1, 4, 4, generator=g), (torch.rand(2, 1, 4, 4, generator=g) > 0.5).float(),
+             3 * torch.randn(2, 2, generator=g), torch.randn(2, 2, generator=g)),
+            (torch.randn(4, 1, 4, 4, generator=g), torch.rand(4, 1, 4, 4, generator=g),
+             torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g) - 1)]
+
+
+@exercise(_ELBO, inputs=_elbo_inputs, seed=12)
+def check_negative_elbo(fn: Callable, cases: CaseSet) -> None:
     """``fn(logits, x, mu, logvar) -> (N,)`` BCE summed over pixels plus KL; prints ✓ or raises ExerciseMistake."""
-    g = generator(12)
-    cases = [(torch.randn(3, 1, 28, 28, generator=g), torch.rand(3, 1, 28, 28, generator=g),
-              torch.randn(3, 4, generator=g), 0.5 * torch.randn(3, 4, generator=g)),
-             (2 * torch.randn(2, 1, 4, 4, generator=g), (torch.rand(2, 1, 4, 4, generator=g) > 0.5).float(),
-              3 * torch.randn(2, 2, generator=g), torch.randn(2, 2, generator=g)),
-             (torch.randn(4, 1, 4, 4, generator=g), torch.rand(4, 1, 4, 4, generator=g),
-              torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g) - 1)]
     check_values("negative_elbo", fn, cases, _ELBO)
 
 
@@ -232,13 +232,15 @@ _CONDITION = {
 }
 
 
-@exercise(condition_on_label, _CONDITION)
-def check_condition_on_label(fn: Callable) -> None:
+def _condition_inputs(g):
+    return [(torch.randn(4, 3, generator=g), torch.tensor([0, 2, 1, 2]), 3),
+            (torch.randn(5, 2, generator=g, dtype=torch.float64), torch.tensor([4, 0, 1, 1, 2]), 6),
+            (torch.randn(3, 5, generator=g), torch.tensor([9, 0, 3]), 10)]
+
+
+@exercise(_CONDITION, inputs=_condition_inputs, seed=13)
+def check_condition_on_label(fn: Callable, cases: CaseSet) -> None:
     """``fn(h (N, D), y (N,), num_classes) -> (N, D + num_classes)`` in h's dtype; prints ✓ or raises."""
-    g = generator(13)
-    cases = [(torch.randn(4, 3, generator=g), torch.tensor([0, 2, 1, 2]), 3),
-             (torch.randn(5, 2, generator=g, dtype=torch.float64), torch.tensor([4, 0, 1, 1, 2]), 6),
-             (torch.randn(3, 5, generator=g), torch.tensor([9, 0, 3]), 10)]
     check_values("condition_on_label", fn, cases, _CONDITION)
 
 
@@ -265,24 +267,24 @@ _PRIOR = {
 }
 
 
-@exercise(prior_samples, _PRIOR)
-def check_prior_samples(fn: Callable) -> None:
-    """``fn(model, n) -> (n, C, H, W)`` images decoded from z ~ N(0, I), on a tiny VAE; prints ✓ or raises."""
+def _prior_inputs(g):
     from ..models import VAE  # not at import time: aecore.models needs aecore.lessons, made from here
-    torch.manual_seed(14)
     model = VAE(image_shape=(1, 4, 4), hidden=(8,), latent_dim=3)
-    codes: list = []
+    return [(model, 5), (model, 2)]
 
-    def features(out, args):
-        z = codes[-1] if codes else torch.full((2,), math.nan)
-        codes.clear()
-        return {"mean of the codes": float(z.mean()), "spread of the codes": float(z.std()),
-                "share of values outside [0, 1]": share_outside_01(out), "mean value": float(out.mean()),
-                "spread of the values": float(out.std())}
-    mistakes = {k: m._replace(variant=decoding(m.variant, codes))  # type: ignore[arg-type]  # each has a variant
-                for k, m in _PRIOR.items()}
-    check_random("prior_samples", decoding(fn, codes), [(model, 5), (model, 2)], mistakes,
-                 (model, 20000), features, decoding(prior_samples, codes))
+
+def _prior_features(out, args, context):
+    z = context["codes"]
+    return {"mean of the codes": float(z.mean()), "spread of the codes": float(z.std()),
+            "share of values outside [0, 1]": share_outside_01(out), "mean value": float(out.mean()),
+            "spread of the values": float(out.std())}
+
+
+@exercise(_PRIOR, seed=14, features=_prior_features, records_codes=True, inputs=_prior_inputs,
+          large=lambda g, inputs: (inputs[0][0], 20000))
+def check_prior_samples(fn: Callable, cases: CaseSet) -> None:
+    """``fn(model, n) -> (n, C, H, W)`` images decoded from z ~ N(0, I), on a tiny VAE; prints ✓ or raises."""
+    check_random("prior_samples", fn, cases, _PRIOR)
 
 
 # ----------------------------------------------------------------------------- median_radius_by_class
@@ -328,19 +330,21 @@ _RADIUS = {
 }
 
 
-@exercise(median_radius_by_class, _RADIUS)
-def check_median_radius_by_class(fn: Callable) -> None:
-    """``fn(codes (N, D), labels (N,), num_classes) -> (num_classes,)`` median norms; the lower middle value
-    (torch's median) and the average of the two middle values are both accepted. Prints ✓ or raises."""
-    g = generator(17)
+def _radius_inputs(g):
     y1, y2 = torch.arange(30) % 3, torch.randint(4, (41,), generator=g)
     y2[:4] = torch.arange(4)
-    cases = [(torch.randn(30, 2, generator=g) * (1 + y1[:, None]), y1, 3),
-             (torch.randn(41, 3, generator=g) * 0.5 + y2[:, None] * 0.3, y2, 4)]
-    ref, name = median_radius_by_class, "median_radius_by_class"
-    for i, args in enumerate(cases, 1):
-        where = describe_case(i, len(cases), name, args)
-        got = call_student(name, fn, args, where, _RADIUS)
-        middle = _radius_variant(*args, stat=lambda r: r.quantile(0.5))
-        compare(name, got, [call(ref, args), middle], _RADIUS, mistaken_results(_RADIUS, args), where)
-    print(f"✓ {name}: matches the reference on {len(cases)} test cases.")
+    return [(torch.randn(30, 2, generator=g) * (1 + y1[:, None]), y1, 3),
+            (torch.randn(41, 3, generator=g) * 0.5 + y2[:, None] * 0.3, y2, 4)]
+
+
+@exercise(_RADIUS, inputs=_radius_inputs, seed=17,
+          answer=lambda ref, args, seed: [ref(*args), _radius_variant(*args, stat=lambda r: r.quantile(0.5))])
+def check_median_radius_by_class(fn: Callable, cases: CaseSet) -> None:
+    """``fn(codes (N, D), labels (N,), num_classes) -> (num_classes,)`` median norms; the lower middle value
+    (torch's median) and the average of the two middle values are both accepted. Prints ✓ or raises."""
+    name = "median_radius_by_class"
+    for i, case in enumerate(cases.cases, 1):
+        where = describe_case(i, cases, case.args)
+        got = call_student(name, fn, case.args, where, _RADIUS)
+        compare(name, got, case.expected, _RADIUS, case.mistaken, where)
+    print(f"✓ {name}: matches the reference on {len(cases.cases)} test cases.")

@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 import torch
 
-from .framework import ONE_NUMBER, Mistake, check_values, exercise, generator, one_number
+from .cases import CaseSet
+from .framework import ONE_NUMBER, Mistake, check_values, exercise, one_number
 from .lab3 import kl_divergence
 
 __all__ = ["gaussian_negative_elbo", "check_gaussian_negative_elbo"]
@@ -74,12 +75,14 @@ _GAUSS = {
 }
 
 
-@exercise(gaussian_negative_elbo, _GAUSS)
-def check_gaussian_negative_elbo(fn: Callable) -> None:
+def _gauss_inputs(g):
+    return [(torch.randn(3, 3, 4, 4, generator=g), torch.rand(3, 3, 4, 4, generator=g),
+             torch.randn(3, 4, generator=g), 0.5 * torch.randn(3, 4, generator=g), 0.1),
+            (2 * torch.randn(2, 3, 4, 4, generator=g), torch.rand(2, 3, 4, 4, generator=g),
+             torch.randn(2, 2, generator=g), torch.randn(2, 2, generator=g), 0.5)]
+
+
+@exercise(_GAUSS, inputs=_gauss_inputs, seed=15)
+def check_gaussian_negative_elbo(fn: Callable, cases: CaseSet) -> None:
     """``fn(logits, x, mu, logvar, sigma) -> (N,)``; prints ✓ or raises ExerciseMistake."""
-    g = generator(15)
-    cases = [(torch.randn(3, 3, 4, 4, generator=g), torch.rand(3, 3, 4, 4, generator=g),
-              torch.randn(3, 4, generator=g), 0.5 * torch.randn(3, 4, generator=g), 0.1),
-             (2 * torch.randn(2, 3, 4, 4, generator=g), torch.rand(2, 3, 4, 4, generator=g),
-              torch.randn(2, 2, generator=g), torch.randn(2, 2, generator=g), 0.5)]
     check_values("gaussian_negative_elbo", fn, cases, _GAUSS)

@@ -8,14 +8,14 @@ In the notebook: ``from aecore.exercises import lab4 as exercises``, then
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from ..utils import eval_mode
-from .framework import Mistake, check_random, decoding, exercise, generator, share_outside_01
+from .cases import CaseSet
+from .framework import Mistake, check_random, exercise, share_outside_01
 from .lab2 import perturb_codes
 
 __all__ = ["generate_from_codes", "check_generate_from_codes"]
@@ -58,24 +58,24 @@ _GENERATE = {
 }
 
 
-@exercise(generate_from_codes, _GENERATE)
-def check_generate_from_codes(fn: Callable) -> None:
-    """``fn(model, class_codes, n, scale) -> (n, C, H, W)`` images, on a tiny autoencoder; prints ✓ or raises."""
-    from ..models import MLPAutoencoder  # not at import time: aecore.models needs aecore.lessons, made from here
-    torch.manual_seed(16)
-    model = MLPAutoencoder(image_shape=(1, 4, 4), hidden=(8,), latent_dim=2)
-    g = generator(16)
-    codes: list = []
+_CLASS_CODES = ((3.0, 4.0), (4.0, -3.0), (-3.0, -4.0), (-4.0, 3.0))
 
-    def features(out, args):
-        z = codes[-1] if codes else torch.full((1, 2), math.nan)
-        codes.clear()
-        return {"mean of the first coordinate": float(z[:, 0].mean()), "mean of the second": float(z[:, 1].mean()),
-                "spread of the codes": float(z.std(0).mean()), "share of values outside [0, 1]": share_outside_01(out),
-                "mean value": float(out.mean()), "spread of the values": float(out.std())}
-    class_codes = torch.tensor([[3.0, 4.0], [4.0, -3.0], [-3.0, -4.0], [-4.0, 3.0]])
-    cases = [(model, torch.randn(6, 2, generator=g) * 3 + 1, 5, 0.5), (model, class_codes, 3, 0.2)]
-    mistakes = {k: m._replace(variant=decoding(m.variant, codes))  # type: ignore[arg-type]  # each has a variant
-                for k, m in _GENERATE.items()}
-    check_random("generate_from_codes", decoding(fn, codes), cases, mistakes, (model, class_codes, 20000, 0.5),
-                 features, decoding(generate_from_codes, codes))
+
+def _generate_inputs(g):
+    from ..models import MLPAutoencoder  # not at import time: aecore.models needs aecore.lessons, made from here
+    model = MLPAutoencoder(image_shape=(1, 4, 4), hidden=(8,), latent_dim=2)
+    return [(model, torch.randn(6, 2, generator=g) * 3 + 1, 5, 0.5), (model, torch.tensor(_CLASS_CODES), 3, 0.2)]
+
+
+def _generate_features(out, args, context):
+    z = context["codes"]  # NaN when the function decoded nothing
+    return {"mean of the first coordinate": float(z[:, 0].mean()), "mean of the second": float(z[:, 1].mean()),
+            "spread of the codes": float(z.std(0).mean()), "share of values outside [0, 1]": share_outside_01(out),
+            "mean value": float(out.mean()), "spread of the values": float(out.std())}
+
+
+@exercise(_GENERATE, seed=16, features=_generate_features, records_codes=True, inputs=_generate_inputs,
+          large=lambda g, inputs: (inputs[0][0], torch.tensor(_CLASS_CODES), 20000, 0.5))
+def check_generate_from_codes(fn: Callable, cases: CaseSet) -> None:
+    """``fn(model, class_codes, n, scale) -> (n, C, H, W)`` images, on a tiny autoencoder; prints ✓ or raises."""
+    check_random("generate_from_codes", fn, cases, _GENERATE)

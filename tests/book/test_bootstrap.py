@@ -313,3 +313,22 @@ def test_roots_inside_a_checkout_stay_in_the_checkout(monkeypatch, tmp_path):
     assert config.in_checkout()
     assert config.data_root() == tmp_path / "data"
     assert config.cache_root() == tmp_path / ".cache" / "aecore"
+
+
+def test_student_notebooks_install_the_student_package_from_the_student_branch(tmp_path):
+    config = tmp_path / "_config.yml"
+    config.write_text("repository:\n  url: https://github.com/some-course/labs\n  branch: main\n"
+                      "sphinx:\n  config:\n    aecore_student_branch: handout\n", encoding="utf-8")
+    solved = bootstrap.bootstrap_cell(bootstrap.install_requirement("https://github.com/some-course/labs", "main"))
+    other = {"cell_type": "code", "id": "x", "metadata": {}, "outputs": [], "source": ["print(1)"]}
+    notebook = {"cells": [json.loads(json.dumps(solved)), other]}
+    bootstrap.for_students(notebook, config)
+    assert "".join(notebook["cells"][0]["source"]).endswith(
+        '"-m", "pip", "install", "-q", "aecore @ git+https://github.com/some-course/labs@handout"], check=True)')
+    assert notebook["cells"][1] == other and bootstrap.student_branch(config) == "handout"
+    custom = {"cells": [{**solved, "source": ["# my own first cell"]}]}
+    assert bootstrap.for_students(json.loads(json.dumps(custom)), config) == custom  # not the solved cell: kept
+    config.write_text("repository:\n  url: ''\n", encoding="utf-8")  # no repository: nothing to install from
+    unset = {"cells": [bootstrap.bootstrap_cell("")]}
+    assert bootstrap.for_students(json.loads(json.dumps(unset)), config) == unset
+    assert bootstrap.student_branch(config) == "student"
