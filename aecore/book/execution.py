@@ -173,10 +173,12 @@ def execute_notebook(path: str, timeout: int | None, allow_errors: bool, threads
     def on_cell_execute(cell: Any, cell_index: int) -> None:
         current["index"] = cell_index
 
-    # as jupyter_cache's single_nb_execution, which this replaces: no per-cell timing metadata
+    # as jupyter_cache's single_nb_execution, which this replaces: no per-cell timing metadata. The kernel
+    # is stopped at once when the run ends: every cell's reply is in by then, and a stuck kernel would
+    # not answer a shutdown request anyway (nbclient would wait 5 s before killing it).
     client = NotebookClient(notebook, timeout=timeout, allow_errors=allow_errors, record_timing=False,
                             resources={"metadata": {"path": str(Path(path).parent)}},
-                            on_cell_execute=on_cell_execute)
+                            on_cell_execute=on_cell_execute, shutdown_kernel="immediate")
     client.widget_registry["@jupyter-widgets/output"] = {"OutputModel": _quiet_output_widget_class()}
     start = time.perf_counter()
     failure, stuck = None, None
