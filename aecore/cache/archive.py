@@ -41,6 +41,7 @@ for one notebook.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import hashlib
 import http.client
 import json
@@ -551,13 +552,19 @@ def _commit(staged: list[tuple[dict[str, Any], Path]], folder: Path, label: str)
             tmp.unlink(missing_ok=True)
 
 
+# What os.link raises on a file system without hard links (FAT, some network shares).
+_NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS}
+
+
 def _link_new(tmp: Path, target: Path) -> None:
     """Make ``target`` hold ``tmp``'s file; FileExistsError if ``target`` exists (it is never replaced)."""
     try:
         os.link(tmp, target)  # atomic, and fails if the name is taken
     except FileExistsError:
         raise
-    except OSError:  # a file system without hard links
+    except OSError as err:
+        if err.errno not in _NO_HARD_LINKS:
+            raise
         if target.exists() or target.is_symlink():
             raise FileExistsError(str(target)) from None
         os.replace(tmp, target)
