@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from aecore import cache, config, models, objectives, train
+from aecore import cache, models, objectives, train
 from aecore.__main__ import main
 from aecore.cache import archive as weights
 from aecore.cache.archive import MANIFEST_NAME
@@ -266,4 +266,3 @@ def test_fit_or_load_warns_and_trains_whatever_the_source_archive_holds(dirs, ti
         messages = [str(w.message) for w in caught if "AECORE_WEIGHTS" in str(w.message)]
         assert len(messages) == 2 and "not pinned" in messages[0], messages  # unverified, then the refusal, once
         assert match in messages[1] and "trained here instead" in messages[1]
-    assert config.weights_source() == bad[-1]
