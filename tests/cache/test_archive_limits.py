@@ -51,19 +51,21 @@ def raw_zip(path: Path, members: list[tuple[str, int, bytes, int, int]]) -> Path
     return path
 
 
-def deflated_zeros(size: int) -> tuple[bytes, int]:
-    """A raw deflate stream of ``size`` zero bytes (about a thousandth of that) and their CRC-32, built fast: after a
-    full flush each MiB of zeros compresses to the same bytes."""
-    mib = 1 << 20
-    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
-    block = compressor.compress(bytes(mib)) + compressor.flush(zlib.Z_FULL_FLUSH)
-    whole, rest = divmod(size, mib)
-    tail = zlib.compressobj(9, zlib.DEFLATED, -15)
-    stream = block * whole + tail.compress(bytes(rest)) + tail.flush(zlib.Z_FINISH)
-    crc = 0
+def deflated(byte: bytes, size: int, head: bytes = b"", tail: bytes = b"") -> tuple[bytes, int, int]:
+    """A raw deflate stream of ``head + byte * size + tail`` (about a thousandth of that), its CRC-32 and its length,
+    built fast: each piece is compressed on its own after a full flush, so one MiB of ``byte`` compresses to the
+    same bytes every time and is compressed once."""
+    def piece(data: bytes, final: bool = False) -> bytes:
+        compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+        return compressor.compress(data) + compressor.flush(zlib.Z_FINISH if final else zlib.Z_FULL_FLUSH)
+
+    mib = byte * (1 << 20)
+    whole, rest = divmod(size, len(mib))
+    stream = piece(head) + piece(mib) * whole + piece(byte * rest + tail, final=True)
+    crc = zlib.crc32(head)
     for _ in range(whole):
-        crc = zlib.crc32(bytes(mib), crc)
-    return stream, zlib.crc32(bytes(rest), crc)
+        crc = zlib.crc32(mib, crc)
+    return stream, zlib.crc32(byte * rest + tail, crc), len(head) + size + len(tail)
 
 
 def manifest(files: list[dict] | None = None, **extra) -> dict:
@@ -91,7 +93,7 @@ def stored(name: str, data: bytes) -> tuple[str, int, bytes, int, int]:
 
 def member_bomb(path: Path, size: int = 399 << 20) -> Path:
     """The issue's bomb: a 0.5 MB archive whose one model member unpacks to 418 MB of zeros, listed by its manifest."""
-    stream, crc = deflated_zeros(size)
+    stream, crc, _ = deflated(b"\0", size)
     return raw_zip(path, [stored(MANIFEST_NAME, json.dumps(manifest([entry(size)])).encode()),
                           (MODEL_FILE, 8, stream, crc, size)])
 
@@ -99,15 +101,8 @@ def member_bomb(path: Path, size: int = 399 << 20) -> Path:
 def manifest_bomb(path: Path, size: int = 440 * MB) -> Path:
     """The issue's other bomb: a manifest of 0.5 MB, compressed, that unpacks to 440 MB (a long string field)."""
     head = json.dumps(manifest(padding="<>"))[:-4].encode()  # ... "padding": "   (the string is left open)
-    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
-    parts, crc, done = [compressor.compress(head)], zlib.crc32(head), len(head)
-    chunk = b" " * (1 << 20)
-    while done < size - 2:
-        piece = chunk[:size - 2 - done]
-        parts.append(compressor.compress(piece))
-        crc, done = zlib.crc32(piece, crc), done + len(piece)
-    parts.append(compressor.compress(b'"}') + compressor.flush())
-    return raw_zip(path, [(MANIFEST_NAME, 8, b"".join(parts), zlib.crc32(b'"}', crc), size)])
+    stream, crc, length = deflated(b" ", size - len(head) - 2, head, b'"}')
+    return raw_zip(path, [(MANIFEST_NAME, 8, stream, crc, length)])
 
 
 # ----------------------------------------------------------------------------- the bombs, measured
@@ -164,7 +159,7 @@ def test_zip_bombs_are_refused_before_anything_lands_measured_in_a_fresh_process
 def test_a_header_that_lies_about_the_size_cannot_write_more_than_it_declares(tmp_path):
     """The zip's directory says 1,000 bytes, but the deflated data would unpack to 50 MB: at most the declared
     size is ever streamed, and the member is refused."""
-    stream, _ = deflated_zeros(50 * MB)
+    stream, _, _ = deflated(b"\0", 50 * MB)
     crc_of_declared = zlib.crc32(bytes(1000))
     liar = raw_zip(tmp_path / "liar.zip", [
         stored(MANIFEST_NAME, json.dumps(manifest([entry(1000, hashlib.sha256(bytes(1000)).hexdigest())])).encode()),
