@@ -52,7 +52,7 @@ book: $(STAMP)
 
 # The student edition: the notebooks with their ### BEGIN/END SOLUTION regions replaced by stubs, and a zip;
 # then the student package that their first cell installs (aecore without the solutions of the labs not
-# named by released_solutions in _config.yml), in _build/student/package: push it with the notebooks to the
+# named by aecore: released_solutions: in _config.yml), in _build/student/package: push it with the notebooks to the
 # student branch (see README, For instructors).
 student: $(STAMP)
 	$(BIN)/python tools/make_student.py

@@ -2,7 +2,7 @@
 
     python -m aecore weights list                            every cached model, checked
     python -m aecore weights export FILE [--notebook NAME]   pack all (or one notebook's) models
-    python -m aecore weights import FILE                     check an archive, then unpack it
+    python -m aecore weights import FILE [--sha256 HEX]      check an archive, then add what the cache lacks
 
 Each command lives with what it works on (``weights``: :mod:`aecore.cache.cli`); this module only
 dispatches, and no library module runs as ``__main__``.

@@ -23,6 +23,12 @@ Environment variables
                     ``https://`` address of one (downloaded once into ``<cache>/weights/``).
                     A model missing from the cache is then taken from the archive when it
                     holds that model (same name and key), and trained otherwise. Unset: none.
+                    A ``#sha256=<64 hex digits>`` suffix pins the whole archive
+                    (:func:`weights_sha256`): a file with another SHA-256 is refused. Without it
+                    the pin in ``_config.yml`` (``aecore: weights_sha256:``) applies, if set.
+``AECORE_LSWMD_SHA256`` the SHA-256 of the ``LSWMD.pkl`` you trust (:func:`lswmd_sha256`): the
+                    pickle is then read only if it has that hash, and without the warning that
+                    unpickling an untrusted file runs its code. Default: read it, after that warning.
 ``AECORE_NOTEBOOK`` the notebook this process runs, when it does not call
                     :func:`set_notebook` (recorded beside the models it uses).
 ``AECORE_STRICT``   ``1`` makes a claim the prose states that this run does not reproduce
@@ -50,6 +56,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -189,9 +196,10 @@ def weights_source() -> Path | str | None:
     A URL must be ``https://`` (``http://`` only for a loopback host, for testing); a path
     (``~`` expanded; a relative one is looked up in the working directory, then, in a checkout,
     in the repository root, because notebooks run in ``notebooks/``) must name an existing
-    file. Any other value raises ValueError naming the variable.
+    file. A ``#sha256=<hex>`` suffix (the pin, see :func:`weights_sha256`) is not part of it.
+    Any other value raises ValueError naming the variable.
     """
-    value = os.environ.get("AECORE_WEIGHTS", "").strip()
+    value, _ = _split_pin(os.environ.get("AECORE_WEIGHTS", "").strip())
     if not value:
         return None
     if "://" in value:
@@ -206,6 +214,76 @@ def weights_source() -> Path | str | None:
                          "give the path of a weights archive (made by `python -m aecore weights export`), "
                          "an https:// address of one, or unset AECORE_WEIGHTS to train every model.")
     return path
+
+
+# The file of the book's settings, where a course pins its weights archive (aecore: weights_sha256:).
+BOOK_CONFIG = REPO_ROOT / "_config.yml"
+_PIN = re.compile(r"#sha256=([^#]*)$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def weights_sha256() -> tuple[str, str] | None:
+    """The pinned SHA-256 of the ``AECORE_WEIGHTS`` archive and where it is set, or None when nothing pins it.
+
+    The pin held outside the archive is what proves that the archive is the one a course
+    published (its manifest's checksums only detect damage). It comes from the
+    ``AECORE_WEIGHTS`` value's ``#sha256=<hex>`` suffix, else (in a checkout) from
+    ``aecore: weights_sha256:`` in ``_config.yml`` (:func:`book_weights_sha256`). Returns
+    ``(64 lower-case hex digits, "AECORE_WEIGHTS" or "_config.yml")``; a malformed pin raises
+    ValueError naming where it is.
+    """
+    _, pin = _split_pin(os.environ.get("AECORE_WEIGHTS", "").strip())
+    if pin is not None:
+        return check_sha256(pin, "the #sha256= pin of AECORE_WEIGHTS"), "AECORE_WEIGHTS"
+    book_pin = book_weights_sha256()
+    return None if book_pin is None else (book_pin, BOOK_CONFIG.name)
+
+
+def book_weights_sha256(config_path: Path | None = None) -> str | None:
+    """``aecore: weights_sha256:`` of the book's ``_config.yml`` (default :data:`BOOK_CONFIG`); None when the
+    file (an installed copy has none) or the setting is missing or empty. ValueError when it is malformed."""
+    if config_path is None and not in_checkout():
+        return None
+    path = BOOK_CONFIG if config_path is None else config_path
+    if not path.is_file():
+        return None
+    text = path.read_text(encoding="utf-8")
+    if "weights_sha256" not in text:
+        return None
+    try:
+        import yaml
+    except ImportError as err:  # pyyaml comes with the book's extras; never ignore a pin silently
+        raise ValueError(f"{path} pins the weights archive (aecore: weights_sha256:), but PyYAML is not installed "
+                         "to read it; pip install pyyaml.") from err
+    settings = (yaml.safe_load(text) or {}).get("aecore") or {}
+    value = settings.get("weights_sha256") if isinstance(settings, dict) else None
+    if value is None or str(value).strip() == "":
+        return None
+    return check_sha256(str(value), f"aecore: weights_sha256: in {path}")
+
+
+def check_sha256(value: str, where: str) -> str:
+    """``value`` as 64 lower-case hex digits (surrounding spaces dropped); ValueError naming ``where`` otherwise."""
+    digits = value.strip().lower()
+    if not _SHA256.fullmatch(digits):
+        raise ValueError(f"{where} is {value!r}, not a SHA-256 (64 hex digits). Copy the line that "
+                         "`python -m aecore weights export` (make weights) printed, or remove the pin.")
+    return digits
+
+
+def _split_pin(value: str) -> tuple[str, str | None]:
+    """``(location, pin)`` of an ``AECORE_WEIGHTS`` value: the pin is the text after a final ``#sha256=``."""
+    match = _PIN.search(value)
+    return (value, None) if match is None else (value[:match.start()].strip(), match.group(1))
+
+
+def lswmd_sha256() -> str | None:
+    """The SHA-256 of the ``LSWMD.pkl`` the user trusts (``AECORE_LSWMD_SHA256``), or None when unset.
+
+    ValueError naming the variable when it is set but not 64 hex digits.
+    """
+    value = os.environ.get("AECORE_LSWMD_SHA256", "").strip()
+    return check_sha256(value, "AECORE_LSWMD_SHA256") if value else None
 
 
 def _weights_url(value: str) -> str:
@@ -236,19 +314,23 @@ def in_checkout() -> bool:
 
 
 def data_root() -> Path:
-    """Folder with the raw data sets: ``$AECORE_DATA``, else ``<repo>/data`` in a checkout, else ``~/aecore-data``."""
+    """Folder with the raw data sets: ``$AECORE_DATA``, else ``<repo>/data`` in a checkout, else ``~/aecore-data``.
+
+    ValueError naming the variable when it names a file (or a path below one) rather than a folder."""
     value = os.environ.get("AECORE_DATA")
     if value:
-        return Path(value).expanduser().resolve()
+        return _folder_setting("AECORE_DATA", value)
     return REPO_ROOT / "data" if in_checkout() else Path.home() / "aecore-data"
 
 
 def cache_root() -> Path:
     """Folder for derived files, downloads and trained models: ``$AECORE_CACHE``, else
-    ``<repo>/.cache/aecore`` in a checkout, else ``$XDG_CACHE_HOME/aecore`` (``~/.cache/aecore``)."""
+    ``<repo>/.cache/aecore`` in a checkout, else ``$XDG_CACHE_HOME/aecore`` (``~/.cache/aecore``).
+
+    ValueError naming the variable when it names a file (or a path below one) rather than a folder."""
     value = os.environ.get("AECORE_CACHE")
     if value:
-        return Path(value).expanduser().resolve()
+        return _folder_setting("AECORE_CACHE", value)
     if in_checkout():
         return REPO_ROOT / ".cache" / "aecore"
     user_cache = os.environ.get("XDG_CACHE_HOME", "").strip()
@@ -271,6 +353,18 @@ def lessons_root() -> Path | None:
     if COLAB_DRIVE.is_dir():
         return COLAB_DRIVE / "aecore-lessons"
     return Path.home() / "aecore-lessons"
+
+
+def _folder_setting(name: str, value: str) -> Path:
+    """The folder the environment variable ``name`` gives (``~`` expanded, absolute); it need not exist yet,
+    but ValueError naming the variable when it, or the first of its parents that exists, is not a folder."""
+    path = Path(value).expanduser().resolve()
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        where = "is a file" if existing == path else f"lies below {existing}, which is a file"
+        raise ValueError(f"{name}={value!r} must name a folder, but {path} {where}. Point {name} at a folder "
+                         f"(it is created when missing), or unset it to use the default.")
+    return path
 
 
 def flush_denormals() -> bool:

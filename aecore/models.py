@@ -121,24 +121,29 @@ def _mlp(sizes: Sequence[int], final_activation: bool = False) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class ModelInputError(ValueError):
+    """Input a model cannot take (wrong image size, labels out of range), named by the model's own check: the message
+    says what the model was built for and how to fix the input or the model."""
+
+
 def _check_flat_input(model: nn.Module, x: torch.Tensor, image_shape: tuple[int, ...]) -> None:
-    """Raise ValueError unless ``x`` is a batch shaped (N, *image_shape), the shape the MLP ``model`` was built for."""
+    """Raise ModelInputError unless ``x`` is a batch shaped (N, *image_shape), the shape the MLP ``model`` was built
+    for."""
     if tuple(x.shape[1:]) != tuple(image_shape):
-        raise ValueError(
+        raise ModelInputError(
             f"{type(model).__name__} was built for images shaped {tuple(image_shape)} (image_shape), so it expects "
             f"batches (N, {', '.join(map(str, image_shape))}); got {tuple(x.shape)}. Build it with "
             f"image_shape={tuple(x.shape[1:])}, or resize the images.")
 
 
-def _check_conv_input(model: nn.Module, x: torch.Tensor, in_channels: int, stages: int) -> None:
-    """Raise ValueError unless ``x`` is (N, in_channels, H, W) with H, W multiples of 2**stages (one halving
-    per stage)."""
-    factor = 2 ** stages
-    if x.ndim != 4 or x.shape[1] != in_channels or x.shape[-2] % factor or x.shape[-1] % factor:
-        raise ValueError(
-            f"{type(model).__name__} expects batches (N, {in_channels}, H, W) with H and W multiples of "
-            f"2**{stages} = {factor} (one halving per stage), got {tuple(x.shape)}; resize or pad the images "
-            "(or build the model with matching in_channels/channels).")
+def _check_conv_input(model: nn.Module, x: torch.Tensor, in_channels: int, image_size: int) -> None:
+    """Raise ModelInputError unless ``x`` is (N, in_channels, image_size, image_size), the images the convolutional
+    ``model`` was built for (its ``latent_shape`` follows from ``image_size``)."""
+    if x.ndim != 4 or tuple(x.shape[1:]) != (in_channels, image_size, image_size):
+        raise ModelInputError(
+            f"{type(model).__name__} was built for batches (N, {in_channels}, {image_size}, {image_size}) "
+            f"(in_channels={in_channels}, image_size={image_size}), got {tuple(x.shape)}. Resize the images to "
+            f"{image_size}x{image_size} pixels, or build the model for them (image_size=..., in_channels=...).")
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -260,13 +265,13 @@ class ConvAutoencoder(Autoencoder):
             dec += [nn.BatchNorm2d(previous), nn.SiLU()]
         dec += [nn.Conv2d(previous, in_channels, 3, padding=1)]
         super().__init__(nn.Sequential(*enc), nn.Sequential(*dec), latent_noise)
-        self.in_channels, self.stages = in_channels, len(channels)
+        self.in_channels, self.image_size = in_channels, image_size
         side = image_size // 2 ** len(channels)
         self.latent_shape = (latent_channels, side, side)
 
     def check_input(self, x: torch.Tensor) -> None:
-        """Raise ValueError unless ``x`` is (N, in_channels, H, W) with H and W multiples of 2**stages."""
-        _check_conv_input(self, x, self.in_channels, self.stages)
+        """Raise ModelInputError unless ``x`` is (N, in_channels, image_size, image_size)."""
+        _check_conv_input(self, x, self.in_channels, self.image_size)
 
 
 class VariationalAutoencoder(LatentModel):
@@ -314,7 +319,22 @@ class VAE(VariationalAutoencoder):
             return h
         if y is None:
             raise ValueError("this conditional model needs the labels y")
+        self.check_labels(y, len(h))
         return lessons.condition_on_label(h, y, self.num_classes)
+
+    def check_labels(self, y: torch.Tensor, n: int) -> None:
+        """Raise ModelInputError unless ``y`` holds ``n`` integer labels in 0..num_classes-1."""
+        name = type(self).__name__
+        if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool or tuple(y.shape) != (n,):
+            raise ModelInputError(f"{name} needs one integer label per image, int64 of shape ({n},); got {y.dtype} "
+                                  f"of shape {tuple(y.shape)}")
+        lo, hi = (int(v) for v in torch.aminmax(y))
+        if lo < 0 or hi >= self.num_classes:
+            raise ModelInputError(
+                f"{name} was built with num_classes={self.num_classes}, so its labels must lie in "
+                f"0..{self.num_classes - 1}, but this batch holds labels from {lo} to {hi}. Build the model with "
+                f"num_classes={max(hi + 1, self.num_classes)} (as many as the data set's classes), or map the labels "
+                "to 0..num_classes-1.")
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (N, C, H, W) -> (mu, logvar), each (N, latent_dim)."""
@@ -365,12 +385,12 @@ class ConvVAE(VariationalAutoencoder):
         self.encoder = ConvAutoencoder(**shared, latent_channels=2 * latent_channels).encoder
         decoder_source = ConvAutoencoder(**shared, latent_channels=latent_channels)
         self.decoder = decoder_source.decoder
-        self.in_channels, self.stages = in_channels, len(tuple(channels))
+        self.in_channels, self.image_size = in_channels, image_size
         self.latent_shape = decoder_source.latent_shape
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Images (N, C, H, W) -> (mu, logvar), each (N, *latent_shape)."""
-        _check_conv_input(self, x, self.in_channels, self.stages)
+        _check_conv_input(self, x, self.in_channels, self.image_size)
         mu, logvar = self.encoder(x).chunk(2, dim=1)
         return mu, logvar
 

@@ -178,14 +178,16 @@ def test_nan_pixels_are_reported_as_bad_data_not_as_divergence(tiny_images):
 
 # ------------------------------------------------------------------- 6. and 7. model input
 
-def test_conv_models_reject_sizes_that_are_not_multiples_of_their_stages():
+def test_conv_models_reject_images_of_another_size_or_channel_count_than_built_for():
     ae = models.ConvAutoencoder(image_size=16, in_channels=1, channels=(4, 4, 4), latent_channels=2, blocks=0)
     vae = models.ConvVAE(image_size=16, in_channels=1, channels=(4, 4, 4), latent_channels=2, blocks=0)
     for model in (ae, vae):
-        with pytest.raises(ValueError, match=r"multiples of 2\*\*3 = 8.*\(2, 1, 28, 28\)"):
+        with pytest.raises(models.ModelInputError, match=r"built for batches \(N, 1, 16, 16\).*\(2, 1, 28, 28\)"):
             model(torch.rand(2, 1, 28, 28))  # came back 24x24 from the autoencoder
-        with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
+        with pytest.raises(ValueError, match=r"\(N, 1, 16, 16\).*got \(2, 3, 16, 16\)"):
             model(torch.rand(2, 3, 16, 16))
+        with pytest.raises(ValueError, match=r"got \(2, 1, 32, 32\). Resize the images to 16x16 pixels"):
+            model(torch.rand(2, 1, 32, 32))  # a multiple of 8, so it was accepted before
 
 
 def test_mlp_models_name_both_shapes_on_a_mismatch():

@@ -165,3 +165,55 @@ def test_the_current_notebook_is_set_once_or_read_from_the_environment(monkeypat
     with pytest.raises(ValueError, match="without folders"):
         config.set_notebook("notebooks/01_mnist_autoencoder")
     config.set_notebook(None)
+
+
+def test_a_cache_or_data_variable_naming_a_file_is_an_error_naming_the_variable(monkeypatch, tmp_path, tiny_images):
+    """The issue: AECORE_CACHE set to a regular file gave NotADirectoryError, which does not name the variable."""
+    from aecore import models, objectives, train
+
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    for name in ("AECORE_CACHE", "AECORE_DATA"):
+        for value, where in ((a_file, "is a file"), (a_file / "sub", f"lies below {a_file}, which is a file")):
+            monkeypatch.setenv(name, str(value))
+            root = config.cache_root if name == "AECORE_CACHE" else config.data_root
+            with pytest.raises(ValueError, match=f"{name}=.* must name a folder, but .* {where}. Point {name} at a "
+                                                 "folder"):
+                root()
+        monkeypatch.setenv(name, str(tmp_path / "new" / "folder"))  # missing folders are fine: they are created
+        assert (config.cache_root if name == "AECORE_CACHE" else config.data_root)() == tmp_path / "new" / "folder"
+    monkeypatch.setenv("AECORE_CACHE", str(a_file))
+    model = models.MLPAutoencoder(image_shape=(1, 8, 8), hidden=(8,))
+    with pytest.raises(ValueError, match="AECORE_CACHE=.* must name a folder"):
+        train.fit_or_load("ae", model, tiny_images, loss=objectives.reconstruction_bce, progress=False)
+
+
+def test_the_weights_pin_comes_from_the_aecore_weights_value_or_the_book_config(monkeypatch, tmp_path):
+    digest = "ab" * 32
+    archive = tmp_path / "w.zip"
+    archive.write_bytes(b"")
+    book = tmp_path / "_config.yml"
+    monkeypatch.setattr(config, "BOOK_CONFIG", book)
+    monkeypatch.setenv("AECORE_WEIGHTS", f"{archive}#sha256={digest.upper()}")
+    assert config.weights_source() == archive.resolve() and config.weights_sha256() == (digest, "AECORE_WEIGHTS")
+    monkeypatch.setenv("AECORE_WEIGHTS", f"https://example.org/w.zip#sha256={digest}")
+    assert config.weights_source() == "https://example.org/w.zip" and config.weights_sha256()[0] == digest
+    monkeypatch.setenv("AECORE_WEIGHTS", "https://example.org/w.zip")
+    assert config.weights_sha256() is None  # no _config.yml
+    book.write_text("title: x\naecore:\n  weights_sha256: ''\n")
+    assert config.weights_sha256() is None  # set, but empty: the default
+    book.write_text(f"title: x\naecore:\n  weights_sha256: {'cd' * 32}\n")
+    assert config.weights_sha256() == ("cd" * 32, "_config.yml")
+    monkeypatch.setenv("AECORE_WEIGHTS", f"https://example.org/w.zip#sha256={digest}")
+    assert config.weights_sha256() == (digest, "AECORE_WEIGHTS")  # the pin given with the archive wins
+    for value in (f"{archive}#sha256=12ab", f"{archive}#sha256=", f"{archive}#sha256={'g' * 64}"):
+        monkeypatch.setenv("AECORE_WEIGHTS", value)
+        with pytest.raises(ValueError, match="the #sha256= pin of AECORE_WEIGHTS is .*, not a SHA-256"):
+            config.weights_sha256()
+    monkeypatch.setenv("AECORE_LSWMD_SHA256", "nope")
+    with pytest.raises(ValueError, match="AECORE_LSWMD_SHA256 is 'nope', not a SHA-256"):
+        config.lswmd_sha256()
+
+
+def test_the_book_config_pins_no_archive_by_default():
+    assert config.book_weights_sha256() is None

@@ -188,3 +188,37 @@ def test_stage_activations_add_norm_and_silu_after_inner_convolutions_and_keep_o
     assert len(silus) == len(convolutions) - 2  # all but the code and output convolutions
     assert sum(isinstance(m, torch.nn.SiLU) for m in plain.modules()) == 2
     assert active(torch.rand(2, 3, 64, 64)).shape == (2, 3, 64, 64) and active.latent_shape == (16, 8, 8)
+
+
+def test_a_conv_autoencoder_refuses_images_of_another_size_so_its_latent_shape_always_holds():
+    """The issue: ConvAutoencoder(image_size=64) took 32x32 images (a multiple of its 8x halving), and its codes
+    (16, 4, 4) then disagreed with its latent_shape (16, 8, 8)."""
+    model = models.ConvAutoencoder(image_size=64, channels=(8, 8, 8), latent_channels=4, blocks=0)
+    with pytest.raises(models.ModelInputError, match=r"built for batches \(N, 3, 64, 64\) \(in_channels=3, "
+                                                     r"image_size=64\), got \(2, 3, 32, 32\)"):
+        model.code(torch.rand(2, 3, 32, 32))
+    assert model.code(torch.rand(2, 3, 64, 64)).shape == (2, *model.latent_shape)
+    vae = models.ConvVAE(image_size=32, channels=(8, 8), latent_channels=4, blocks=0)
+    with pytest.raises(models.ModelInputError, match="image_size=32"):
+        vae.code(torch.rand(2, 3, 64, 64))
+    assert vae.code(torch.rand(2, 3, 32, 32)).shape == (2, *vae.latent_shape)
+
+
+def test_a_conditional_vae_names_the_label_range_and_num_classes_of_labels_out_of_range(tiny_images):
+    """The issue: a CVAE trained on labels beyond its num_classes failed inside one_hot, with a note blaming the
+    choice of objective. The model now names its label range and num_classes."""
+    from aecore import objectives, train
+    from aecore.datasets.images import LabelledImages
+
+    data = LabelledImages(tiny_images.images, tiny_images.labels * 4, list("abcdefghijklm"))  # labels 0..12
+    model = models.ConditionalVAE(image_shape=(1, 8, 8), hidden=(16,), latent_dim=2, num_classes=10)
+    with pytest.raises(models.ModelInputError, match=r"ConditionalVAE was built with num_classes=10, so its labels "
+                                                     r"must lie in 0..9, but this batch holds labels from 0 to 12\. "
+                                                     r"Build the model with num_classes=13"):
+        train.train(model, data, None, train.TrainConfig(epochs=1, batch_size=128), loss=objectives.negative_elbo,
+                    device=torch.device("cpu"), progress=False)
+    with pytest.raises(models.ModelInputError, match=r"one integer label per image, int64 of shape \(3,\); got "
+                                                     r"torch.float32"):
+        model.code(torch.rand(3, 1, 8, 8), torch.ones(3))
+    with pytest.raises(models.ModelInputError, match="labels from -1 to 1"):
+        model.code(torch.rand(3, 1, 8, 8), torch.tensor([0, 1, -1]))

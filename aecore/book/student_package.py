@@ -22,7 +22,7 @@ push to the student branch (``aecore_student_branch`` in ``_config.yml``, with t
 * the instructor's tools are left out (:data:`INSTRUCTOR_ONLY`: the student edition and the book's Sphinx
   helpers, which quote solutions in their documentation).
 
-Releasing a lab's solutions (:data:`CONFIG` ``released_solutions:``, none by default) keeps its module whole:
+Releasing a lab's solutions (:data:`CONFIG` ``aecore: released_solutions:``, none by default) keeps its module whole:
 its references are there, and ``aecore.lessons`` gives them to later labs.
 
 The tree is written beside ``out`` and moved into place only when complete, imported once in a separate
@@ -75,13 +75,14 @@ class BuildError(RuntimeError):
 # ----------------------------------------------------------------------------- the release setting
 
 def released_setting(config_path: Path = CONFIG) -> list[str]:
-    """The labs named by ``released_solutions:`` in the book's _config.yml (none when unset)."""
+    """The labs named by ``aecore: released_solutions:`` in the book's _config.yml (none when unset)."""
     import yaml
 
     config = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-    value = config.get("released_solutions") or []
+    section = config.get("aecore") or {}
+    value = (section.get("released_solutions") if isinstance(section, dict) else None) or []
     if isinstance(value, str) or not isinstance(value, list):
-        raise BuildError(f"released_solutions in {config_path.name} must be a list of labs, e.g. [lab1], "
+        raise BuildError(f"aecore: released_solutions: in {config_path.name} must be a list of labs, e.g. [lab1], "
                          f"not {value!r}")
     return [str(v) for v in value]
 
@@ -533,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write the student package (aecore without unreleased solutions).")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="default: _build/student/package")
     parser.add_argument("--released", nargs="*", metavar="LAB",
-                        help="labs whose solutions are released (default: released_solutions in _config.yml)")
+                        help="labs whose solutions are released (default: aecore: released_solutions: in _config.yml)")
     parser.add_argument("--hidden-cases", action="store_true", help="the grading build: with the hidden cases")
     args = parser.parse_args(argv)
     try:

@@ -4,21 +4,26 @@
 
     python -m aecore weights list                            every cached model, checked
     python -m aecore weights export FILE [--notebook NAME]   pack all (or one notebook's) models
-    python -m aecore weights import FILE                     check an archive, then unpack it
+    python -m aecore weights import FILE [--sha256 HEX]      check an archive, then add what the cache lacks
 
-The archive and its checks: :mod:`aecore.cache.archive`. An error is printed as ``error: ...``
-on stderr with exit status 1.
+``export`` ends by printing the archive's SHA-256 and the ``AECORE_WEIGHTS`` line to publish
+with it (the pin). ``import`` checks the archive against ``--sha256``, else against
+``aecore: weights_sha256:`` in ``_config.yml``; with neither it says that the archive is
+unverified. The archive and its checks: :mod:`aecore.cache.archive`. An error is printed as
+``error: ...`` on stderr with exit status 1; a note (a model kept, an unverified archive) as
+``note: ...``.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 from . import archive
-from .archive import ArchiveError, import_archive, select_models, write_archive
+from .archive import archive_sha256, import_archive, import_pin, select_models, write_archive
 from .keys import models_dir
 from .model_files import list_models
 from .usage import read_usage
@@ -30,7 +35,8 @@ def add_command(commands: Any) -> argparse.ArgumentParser:
     """Add the ``weights`` command (``list``, ``export``, ``import``) to the subcommands of ``python -m aecore``
     (``commands``: what ``ArgumentParser.add_subparsers`` returned); return its parser.
 
-    Each subcommand sets ``args.run(args)``, which returns the exit status (1 after an :class:`ArchiveError`).
+    Each subcommand sets ``args.run(args)``, which returns the exit status (1 after an
+    :class:`~aecore.cache.archive.ArchiveError` or another ValueError, e.g. a malformed pin).
     """
     weights = commands.add_parser("weights", help="list, export or import the cached models (pretrained weights)",
                                   description=archive.__doc__.split("\n")[0])
@@ -42,8 +48,10 @@ def add_command(commands: Any) -> argparse.ArgumentParser:
     export.add_argument("file", type=Path, help="the archive to write (a .zip)")
     export.add_argument("--notebook", help="only the models this notebook used (e.g. 01_mnist_autoencoder)")
     export.set_defaults(command=_run_export)
-    unpack = subcommands.add_parser("import", help="check an archive, then unpack it into the cache")
+    unpack = subcommands.add_parser("import", help="check an archive, then add the models the cache lacks")
     unpack.add_argument("file", type=Path, help="the archive to read")
+    unpack.add_argument("--sha256", metavar="HEX", help="the archive's SHA-256 as its publisher gives it (the pin; "
+                        "default: aecore: weights_sha256: in _config.yml)")
     unpack.set_defaults(command=_run_import)
     for command in (listing, export, unpack):
         command.add_argument("--cache", type=Path, help=cache_help)
@@ -52,10 +60,17 @@ def add_command(commands: Any) -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    """Run the chosen subcommand; return its exit status, 1 (after printing ``error: ...``) on an ArchiveError."""
+    """Run the chosen subcommand; return its exit status, 1 (after printing ``error: ...``) on an ArchiveError or a
+    setting that is wrong (ValueError). Warnings are printed as ``note: ...`` lines."""
     try:
-        return args.command(args)
-    except ArchiveError as err:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                return args.command(args)
+            finally:
+                for warning in caught:
+                    print(f"note: {warning.message}", file=sys.stderr)
+    except ValueError as err:  # ArchiveError, or a malformed pin or AECORE_CACHE
         print(f"error: {err}", file=sys.stderr)
         return 1
 
@@ -78,17 +93,33 @@ def _run_export(args: argparse.Namespace) -> int:
     files = manifest["files"]
     print(f"wrote {args.file}: {_count(len(files), 'model')}, {human_size(sum(f['bytes'] for f in files))}"
           + (f" (used by {args.notebook})" if args.notebook else ""))
+    print(publishing_note(args.file, archive_sha256(args.file)))
     return 0
 
 
+def publishing_note(path: Path, sha256: str) -> str:
+    """The lines ``export`` prints after writing ``path``: its SHA-256 and how to publish it as the pin."""
+    return (f"sha256: {sha256}\n"
+            "Publish this SHA-256 with the archive, outside it (the archive's own checksums detect damage, not "
+            "tampering). Students then set\n"
+            f"  AECORE_WEIGHTS='https://<where you publish it>/{path.name}#sha256={sha256}'\n"
+            "(or the path of their copy, with the same #sha256= suffix); in a checkout of the course's repository, "
+            f"_config.yml can hold it instead:\n  aecore:\n    weights_sha256: {sha256}")
+
+
 def _run_import(args: argparse.Namespace) -> int:
-    """``import``: check and unpack the archive, say what changed; on an error say that nothing was written."""
+    """``import``: check the archive and add the models the cache lacks, say what happened; name every model kept
+    because the cache's copy differs; on an error say that nothing was written."""
     folder = models_dir(args.cache)
     try:
-        result = import_archive(args.file, args.cache)
-    except ArchiveError as err:
-        raise ArchiveError(f"{err} Nothing was written to {folder}.") from err
-    print(f"imported {args.file} into {folder}: " + ", ".join(f"{len(v)} {k}" for k, v in result.items()))
+        result = import_archive(args.file, args.cache, pin=import_pin(args.sha256))
+    except ValueError as err:
+        raise type(err)(f"{err} Nothing was written to {folder}.") from err
+    for name in result["kept"]:
+        print(f"note: kept {folder / name}: the cache's file differs from the archive's copy, which was not "
+              "imported. Delete the cache's file and import again to take the archive's.", file=sys.stderr)
+    print(f"imported {args.file} into {folder}: {len(result['added'])} added, {len(result['unchanged'])} unchanged, "
+          f"{len(result['kept'])} kept (differing, not replaced)")
     return 0
 
 

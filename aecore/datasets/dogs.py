@@ -63,8 +63,9 @@ def load_dogs(split: str = "train", *, size: int = 64, test_fraction: float = 0.
     by the files' names, sizes and modification times, and ``size``); later calls load
     that tensor from the cache. The classes are the breed folders that hold images
     (hidden folders such as ``.ipynb_checkpoints`` are ignored). Photos that cannot be
-    decoded (truncated, empty, not an image) are left out with a warning naming them;
-    if more than :data:`MAX_BAD_PHOTO_SHARE` of them fail, loading fails.
+    decoded (truncated, empty, not an image, or over Pillow's decompression-bomb limit of
+    pixels) are left out with a warning naming them; if more than :data:`MAX_BAD_PHOTO_SHARE`
+    of them fail, loading fails.
 
     ``photos`` fixes how many photos the labs work on, whatever is on disk: ``"budget"``
     (the default) reads ``AECORE_DOGS`` through :func:`aecore.config.dogs_photos` (2,700
@@ -260,9 +261,8 @@ def _decode_dogs(folder: Path, files: list[str], size: int) -> dict:
             images[len(kept)] = load_square_image(io.BytesIO(raw), size)
             kept.append(rel)
             digests.append(hashlib.sha256(raw).hexdigest())
-        except OSError as err:  # PIL: truncated file, empty file, not an image (UnidentifiedImageError)
-            what = "not a readable image" if isinstance(err, UnidentifiedImageError) else str(err)
-            skipped.append([rel, f"{what}, {(folder / rel).stat().st_size} bytes"])
+        except (OSError, Image.DecompressionBombError) as err:  # PIL: truncated, empty, not an image, too many pixels
+            skipped.append([rel, f"{_why_unreadable(err)}, {(folder / rel).stat().st_size} bytes"])
     if len(skipped) > MAX_BAD_PHOTO_SHARE * len(files):
         raise ValueError(
             f"{len(skipped)} of {len(files)} photos under {folder} could not be decoded, more than the "
@@ -274,6 +274,16 @@ def _decode_dogs(folder: Path, files: list[str], size: int) -> dict:
             "skipped": skipped}
 
 
+def _why_unreadable(err: Exception) -> str:
+    """Why Pillow could not decode a photo, in words for the warning that names it."""
+    if isinstance(err, UnidentifiedImageError):
+        return "not a readable image"
+    if isinstance(err, Image.DecompressionBombError):
+        return (f"more pixels than Pillow decodes safely (a decompression bomb, or a huge photo: {err}); shrink it "
+                "if it is a real photo")
+    return str(err)
+
+
 def _examples(skipped: Sequence[Sequence[str]], shown: int = 10) -> str:
     """The first ``shown`` [path, reason] pairs as text, and how many more there are."""
     text = "; ".join(f"{rel} ({reason})" for rel, reason in skipped[:shown])
@@ -282,7 +292,8 @@ def _examples(skipped: Sequence[Sequence[str]], shown: int = 10) -> str:
 
 def _skipped_message(folder: Path, skipped: Sequence[Sequence[str]], total: int) -> str:
     return (f"Skipped {len(skipped)} of {total} photos under {folder} that could not be decoded (truncated, "
-            f"empty or not an image): {_examples(skipped)}. Replace or delete them to silence this warning.")
+            f"empty, not an image or too large to decode safely): {_examples(skipped)}. Replace or delete them to "
+            "silence this warning.")
 
 
 def load_square_image(path: Path | BinaryIO, size: int) -> torch.Tensor:

@@ -6,22 +6,24 @@ Layout of the data root (``aecore.config.data_root()``, i.e. ``$AECORE_DATA``)::
 
 The data root is only ever read. The files are copied into ``<cache root>/mnist/MNIST/raw``,
 checked against their MD5 sums and unpacked there (torchvision's layout); a download
-(``download=True``) goes there too.
+(``download=True``) goes there too. The unpacked files are checked against the SHA-256
+recorded when they were unpacked on every load, so a file changed in the cache is never
+used (:func:`_prepare_mnist`).
 """
 
 from __future__ import annotations
 
 import gzip
-import math
+import hashlib
+import json
 import shutil
-import struct
 import warnings
 from pathlib import Path
 
 from torchvision.datasets import MNIST
 
 from ..config import cache_root, data_root
-from ..utils import atomic_path, file_md5
+from ..utils import atomic_path, file_digest, file_md5
 from .images import DataNotFoundError, LabelledImages, missing_data_message
 
 MNIST_CLASSES = tuple(str(d) for d in range(10))
@@ -54,62 +56,105 @@ def mnist_root(download: bool = False) -> Path:
 
 
 def _prepare_mnist(download: bool) -> Path:
-    """Make sure valid unpacked MNIST files exist under the cache; return torchvision's root for them.
+    """Make sure the unpacked MNIST files in the cache are exactly what the checked ``.gz`` files hold; return
+    torchvision's root for them.
 
-    The ``.gz`` files from ``<data root>/MNIST/raw`` are copied into the cache, checked
-    against their MD5 and unpacked there. Without them, ``download=True`` lets
-    torchvision fetch (and check) the files into the cache. Unpacked files whose size
-    does not match their IDX header (e.g. truncated) are reported and rebuilt.
+    Each unpack records, in ``<cache>/mnist/MNIST/raw/unpacked.json``, the source file's MD5
+    and the unpacked file's size and SHA-256; every call hashes the four unpacked files (about
+    0.1 s) and compares. A file that differs from its record (truncated, or its labels
+    rewritten in place at the same size), or one without a record, is unpacked again from the
+    ``.gz`` files, after a warning naming what changed. The ``.gz`` files come from the cache
+    (kept from an earlier copy or download), else from ``<data root>/MNIST/raw`` (copied into
+    the cache), else, with ``download=True``, from torchvision's mirrors; all are checked
+    against their MD5 first.
     """
     work = cache_root() / "mnist"
     raw = work / "MNIST" / "raw"
-    unpacked = [raw / Path(name).stem for name in MNIST_MD5]
-    present = [path for path in unpacked if path.is_file()]
-    broken = {path: problem for path in present if (problem := _idx_problem(path))}
-    if len(present) == len(unpacked) and not broken:  # already unpacked
+    record = _read_record(raw)
+    problems = {name: problem for name in MNIST_MD5 if (problem := _unpacked_problem(raw, name, record))}
+    if not problems:
         return work
-    if broken:
-        warnings.warn("Rebuilding invalid unpacked MNIST files in the cache: "
-                      + "; ".join(f"{path} ({problem})" for path, problem in broken.items()), stacklevel=2)
-        for path in broken:  # derived files: torchvision only re-extracts missing ones
-            path.unlink()
-    source = data_root() / "MNIST" / "raw"
-    present = [name for name in MNIST_MD5 if (source / name).is_file()]
-    if len(present) == len(MNIST_MD5):
-        for name, md5 in MNIST_MD5.items():
-            if file_md5(source / name) != md5:
-                raise ValueError(
-                    f"{source / name} is corrupt (its MD5 differs from {md5}). Replace it with the "
-                    "original file, or remove it and load with download=True."
-                )
-            with atomic_path(raw / name) as tmp:
-                shutil.copyfile(source / name, tmp)
-            with atomic_path(raw / Path(name).stem) as tmp:
-                with gzip.open(raw / name, "rb") as src, open(tmp, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-        return work
+    changed = {name: problem for name, problem in problems.items() if not problem.startswith(("missing", "no record"))}
+    if changed:
+        warnings.warn("Unpacking MNIST files again, because the cache's copies differ from what was unpacked: "
+                      + "; ".join(f"{raw / Path(name).stem} ({problem})" for name, problem in changed.items()),
+                      stacklevel=3)
+    _gather_gz(work, download)
+    for name in problems:
+        record[name] = _unpack(raw / name)
+    with atomic_path(raw / UNPACKED_RECORD) as tmp:
+        tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return work
+
+
+# What each unpack wrote: {".gz name": {"source_md5", "bytes", "sha256"}} (see _prepare_mnist).
+UNPACKED_RECORD = "unpacked.json"
+
+
+def _read_record(raw: Path) -> dict[str, dict]:
+    """The unpack record in ``raw`` ({} when missing or unreadable)."""
+    try:
+        record = json.loads((raw / UNPACKED_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _unpacked_problem(raw: Path, name: str, record: dict[str, dict]) -> str | None:
+    """Why the unpacked file of the ``.gz`` ``name`` cannot be used as it is, or None when it matches its record."""
+    path, noted = raw / Path(name).stem, record.get(name)
+    if not path.is_file():
+        return "missing"
+    if not isinstance(noted, dict) or noted.get("source_md5") != MNIST_MD5[name]:
+        return "no record of its unpacking"
+    size = path.stat().st_size
+    if size != noted.get("bytes"):
+        return f"{size} bytes, but {noted.get('bytes')} were unpacked"
+    if file_digest(path, "sha256") != noted.get("sha256"):
+        return "same size, other contents: it was changed after unpacking"
+    return None
+
+
+def _gather_gz(work: Path, download: bool) -> None:
+    """Put the four ``.gz`` files, MD5-checked, into ``<work>/MNIST/raw`` (see :func:`_prepare_mnist`)."""
+    raw, source = work / "MNIST" / "raw", data_root() / "MNIST" / "raw"
+    missing = []
+    for name, md5 in MNIST_MD5.items():
+        if (raw / name).is_file() and file_md5(raw / name) == md5:
+            continue
+        if not (source / name).is_file():
+            missing.append(name)
+            continue
+        if file_md5(source / name) != md5:
+            raise ValueError(
+                f"{source / name} is corrupt (its MD5 differs from {md5}). Replace it with the "
+                "original file, or remove it and load with download=True."
+            )
+        with atomic_path(raw / name) as tmp:
+            shutil.copyfile(source / name, tmp)
+    if not missing:
+        return
     if not download:
-        missing = sorted(set(MNIST_MD5) - set(present))
         raise DataNotFoundError(
             missing_data_message("MNIST", source, "aecore.datasets.load_mnist(..., download=True)")
             + f"\nMissing files: {', '.join(missing)}"
         )
+    for name in missing:
+        (raw / name).unlink(missing_ok=True)  # a damaged copy: torchvision would keep it
     MNIST(str(work), train=True, download=True)  # torchvision: fetch, verify MD5, unpack
-    return work
+    wrong = [name for name in missing if file_md5(raw / name) != MNIST_MD5[name]]
+    if wrong:
+        raise ValueError(f"the downloaded MNIST files {', '.join(wrong)} do not have their MD5 sums; delete "
+                         f"{raw} and download again.")
 
 
-def _idx_problem(path: Path) -> str | None:
-    """Why an unpacked MNIST IDX file (``...-idx3-ubyte``: 3 dimensions) is unusable, or None if it is fine.
-
-    Checks the header (unsigned bytes, the number of dimensions in the file name) and
-    that the file size is the header's 4 + 4 * ndim bytes plus one byte per value.
-    """
-    ndim = int(path.name.split("-idx")[1][0])
-    header_size = 4 + 4 * ndim
-    with open(path, "rb") as fh:
-        header = fh.read(header_size)
-    if len(header) < header_size or header[:4] != bytes([0, 0, 8, ndim]):
-        return f"not an IDX file of unsigned bytes with {ndim} dimensions"
-    expected = header_size + math.prod(struct.unpack(f">{ndim}I", header[4:]))
-    size = path.stat().st_size
-    return None if size == expected else f"{size} bytes, but its header says {expected}"
+def _unpack(gz: Path) -> dict[str, object]:
+    """Unpack ``gz`` beside itself (atomically); return its record: the source MD5, the unpacked size and SHA-256."""
+    digest, size = hashlib.sha256(), 0
+    with atomic_path(gz.with_suffix("")) as tmp:
+        with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
+            for block in iter(lambda: src.read(1 << 20), b""):
+                digest.update(block)
+                dst.write(block)
+                size += len(block)
+    return {"source_md5": MNIST_MD5[gz.name], "bytes": size, "sha256": digest.hexdigest()}

@@ -267,7 +267,7 @@ def test_release_names_and_bad_settings(tmp_path):
         sp.resolve_labs(["lab9"])
     assert sp.released_setting(ROOT / "_config.yml") == []  # none released by default
     config = tmp_path / "_config.yml"
-    config.write_text("released_solutions: lab1\n", encoding="utf-8")
+    config.write_text("aecore:\n  released_solutions: lab1\n", encoding="utf-8")
     with pytest.raises(sp.BuildError, match="must be a list"):
         sp.released_setting(config)
     with pytest.raises(sp.BuildError, match="inside the checkout's aecore"):

@@ -4,7 +4,10 @@ source, and archives that must be refused. Every model is a tiny MLP autoencoder
 import hashlib
 import http.server
 import json
+import os
+import re
 import runpy
+import shutil
 import socket
 import sys
 import threading
@@ -18,6 +21,7 @@ import torch
 import aecore
 from aecore import cache, config, models, objectives, train
 from aecore.__main__ import main
+from aecore.cache import archive as weights
 from aecore.cache.archive import MANIFEST_NAME
 from aecore.train import TrainConfig
 
@@ -102,6 +106,30 @@ def manifest_of(path: Path) -> dict:
         return json.loads(z.read(MANIFEST_NAME))
 
 
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def pinned(path: Path) -> str:
+    """The AECORE_WEIGHTS value a course publishes for ``path``: its path with its SHA-256 pinned."""
+    return f"{path}#sha256={sha256_of(path)}"
+
+
+def forge(archive: Path, member: Path, target: Path) -> Path:
+    """A copy of ``archive`` whose ``member`` holds zeroed weights, with a manifest that matches them (the issue's
+    forged archive: the key is unchanged, since it describes the run, not the weights)."""
+    blob = cache.read_model_file(member)
+    blob["state_dict"] = {k: torch.zeros_like(v) for k, v in blob["state_dict"].items()}
+    torch.save(blob, target.with_suffix(".pt"))
+    forged = target.with_suffix(".pt").read_bytes()
+    manifest = manifest_of(archive)
+    entry = next(e for e in manifest["files"] if e["file"] == member.name)
+    entry.update(bytes=len(forged), sha256=hashlib.sha256(forged).hexdigest())
+    with zipfile.ZipFile(archive) as z:
+        members = {name: z.read(name) for name in z.namelist() if name != MANIFEST_NAME}
+    return rewrite_archive(archive, target, manifest=manifest, members={**members, member.name: forged})
+
+
 # ----------------------------------------------------------------------------- usage record and list
 
 def test_fit_or_load_records_which_notebooks_used_each_model(trained, tiny_images):
@@ -180,8 +208,9 @@ def test_round_trip_export_import_then_fit_or_load_loads_without_training(traine
                                                                           monkeypatch, capsys):
     original, _ = fit("ae-a", 2, tiny_images)
     new_cache = use_new_cache(tmp_path, monkeypatch)
-    assert main(["weights", "import", str(archive)]) == 0
-    assert "2 added, 0 replaced, 0 unchanged" in capsys.readouterr().out
+    assert main(["weights", "import", str(archive), "--sha256", sha256_of(archive)]) == 0
+    captured = capsys.readouterr()
+    assert "2 added, 0 unchanged, 0 kept" in captured.out and captured.err == ""
     for path in trained.values():
         assert (new_cache / "models" / path.name).read_bytes() == path.read_bytes()
     usage = json.loads((new_cache / "models" / "usage.json").read_text())
@@ -191,17 +220,101 @@ def test_round_trip_export_import_then_fit_or_load_loads_without_training(traine
     model, history = fit("ae-a", 2, tiny_images)
     assert isinstance(history, train.History) and history.from_cache and history.seconds > 0
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), original.parameters()))
-    assert cache.import_archive(archive) == {"added": [], "replaced": [], "unchanged": sorted(
-        p.name for p in trained.values())}
+    assert cache.import_archive(archive, pin=(sha256_of(archive), "test")) == {
+        "added": [], "unchanged": sorted(p.name for p in trained.values()), "kept": []}
 
 
-def test_import_replaces_a_file_of_other_content_and_leaves_identical_ones(trained, archive):
+def test_import_never_replaces_a_file_of_other_content_and_names_it(trained, archive, capsys):
     trained["ae-a"].write_bytes(b"damaged")
     before = trained["ae-b"].stat().st_mtime_ns
-    assert cache.import_archive(archive) == {"added": [], "replaced": [trained["ae-a"].name],
-                                               "unchanged": [trained["ae-b"].name]}
+    assert main(["weights", "import", str(archive), "--sha256", sha256_of(archive)]) == 0
+    captured = capsys.readouterr()
+    assert "0 added, 1 unchanged, 1 kept (differing, not replaced)" in captured.out
+    assert f"note: kept {trained['ae-a']}: the cache's file differs from the archive's copy" in captured.err
+    assert "Delete the cache's file and import again" in captured.err
+    assert trained["ae-a"].read_bytes() == b"damaged" and trained["ae-b"].stat().st_mtime_ns == before
+    trained["ae-a"].unlink()  # as the note says: then the archive's copy comes in
+    assert cache.import_archive(archive, pin=(sha256_of(archive), "test"))["added"] == [trained["ae-a"].name]
     assert cache.read_model_file(trained["ae-a"])["name"] == "ae-a"
-    assert trained["ae-b"].stat().st_mtime_ns == before
+
+
+def test_a_forged_archive_never_replaces_the_genuine_model(trained, archive, tiny_images, tmp_path, monkeypatch,
+                                                          capsys):
+    """The issue's forgery: an archive of zeroed weights whose own manifest matches them imported with "1 replaced",
+    and every later session loaded the zeros. Now the genuine model is kept, and loads."""
+    genuine = trained["ae-a"].read_bytes()
+    forged = forge(archive, trained["ae-a"], tmp_path / "forged.zip")
+    assert main(["weights", "import", str(forged)]) == 0
+    captured = capsys.readouterr()
+    assert "1 kept" in captured.out and f"note: kept {trained['ae-a']}" in captured.err
+    assert "is not pinned, so its contents are unverified" in captured.err
+    assert trained["ae-a"].read_bytes() == genuine
+    cache.forget_sources()  # a later session
+    forbid_training(monkeypatch)
+    model, history = fit("ae-a", 2, tiny_images)
+    assert history.from_cache and all(p.abs().sum() > 0 for p in model.parameters())
+
+
+def test_a_pinned_import_refuses_an_archive_with_another_hash_naming_both(trained, archive, tmp_path, monkeypatch,
+                                                                          capsys):
+    """A course publishes its archive's SHA-256; a forged copy (its manifest consistent) is refused whole, whether
+    the pin comes from --sha256 or from _config.yml."""
+    forged = forge(archive, trained["ae-a"], tmp_path / "forged.zip")
+    refused(forged, f"has SHA-256 {sha256_of(forged)}, but --sha256 pins {sha256_of(archive)}", tmp_path, monkeypatch,
+            capsys, "--sha256", sha256_of(archive))
+    book = tmp_path / "_config.yml"
+    book.write_text(f"title: A course\naecore:\n  weights_sha256: {sha256_of(archive)}\n")
+    monkeypatch.setattr(config, "BOOK_CONFIG", book)
+    refused(forged, "but _config.yml \\(aecore: weights_sha256:\\) pins", tmp_path, monkeypatch, capsys)
+    assert main(["weights", "import", str(archive), "--cache", str(tmp_path / "fresh")]) == 0  # the genuine one
+    assert "2 added" in capsys.readouterr().out
+    book.write_text("aecore:\n  weights_sha256: not-a-hash\n")
+    assert main(["weights", "import", str(archive)]) == 1
+    assert "aecore: weights_sha256: in" in capsys.readouterr().err
+
+
+def test_import_checks_every_target_name_before_writing_anything(trained, archive, tmp_path, monkeypatch, capsys):
+    """The issue: one target name was a folder, so the import wrote one model and not the other, and left a temp
+    file, though the README says the archive is checked before anything is written."""
+    new_cache = use_new_cache(tmp_path, monkeypatch)
+    (new_cache / "models" / trained["ae-b"].name).mkdir(parents=True)
+    assert main(["weights", "import", str(archive), "--sha256", sha256_of(archive)]) == 1
+    err = capsys.readouterr().err
+    assert f"{new_cache / 'models' / trained['ae-b'].name} is a folder, where the archive's model" in err
+    assert "Move it away, then import again" in err and "Nothing was written" in err
+    assert sorted(p.name for p in (new_cache / "models").iterdir()) == [trained["ae-b"].name]  # only the folder
+
+
+def test_import_leaves_nothing_behind_when_writing_fails_half_way(trained, archive, tmp_path, monkeypatch, capsys):
+    new_cache = use_new_cache(tmp_path, monkeypatch)
+    calls, link = [], os.link
+
+    def failing_link(source, target):
+        calls.append(target)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        link(source, target)
+
+    monkeypatch.setattr(weights.os, "link", failing_link)
+    assert main(["weights", "import", str(archive), "--sha256", sha256_of(archive)]) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert len(calls) == 2 and everything_under(new_cache) == {}
+
+
+def test_import_refuses_an_archive_larger_than_the_free_space(archive, tmp_path, monkeypatch, capsys):
+    use_new_cache(tmp_path, monkeypatch)
+    monkeypatch.setattr(weights.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9, 1000))
+    assert main(["weights", "import", str(archive), "--sha256", sha256_of(archive)]) == 1
+    assert "but only 0.0 MB are free there" in capsys.readouterr().err
+
+
+def test_export_prints_the_sha256_to_publish_as_the_pin(trained, tmp_path, capsys):
+    path = tmp_path / "aecore-weights.zip"
+    assert main(["weights", "export", str(path)]) == 0
+    out = capsys.readouterr().out
+    digest = sha256_of(path)
+    assert f"sha256: {digest}" in out and f"AECORE_WEIGHTS='https://<where you publish it>/aecore-weights.zip" \
+        f"#sha256={digest}'" in out and f"weights_sha256: {digest}" in out
 
 
 def flip_a_byte_in_member(archive: Path, member: Path) -> None:
@@ -212,13 +325,13 @@ def flip_a_byte_in_member(archive: Path, member: Path) -> None:
     archive.write_bytes(bytes(data))
 
 
-def refused(archive: Path, match: str, tmp_path: Path, monkeypatch, capsys) -> None:
-    """Importing ``archive`` into a new cache fails with a message matching ``match``, and writes nothing."""
+def refused(archive: Path, match: str, tmp_path: Path, monkeypatch, capsys, *options: str) -> None:
+    """Importing ``archive`` (with command-line ``options``) into a new cache fails with a message matching
+    ``match``, and writes nothing."""
     new_cache = use_new_cache(tmp_path, monkeypatch, "import-target")
-    with pytest.raises(cache.ArchiveError, match=match):
-        cache.import_archive(archive)
-    assert main(["weights", "import", str(archive)]) == 1
-    assert "Nothing was written" in capsys.readouterr().err
+    assert main(["weights", "import", str(archive), *options]) == 1
+    err = capsys.readouterr().err
+    assert re.search(f"error: .*{match}", err) and "Nothing was written" in err and "Traceback" not in err
     assert not new_cache.exists() or everything_under(new_cache) == {}
 
 
@@ -322,7 +435,7 @@ def test_fit_or_load_takes_a_missing_model_from_a_local_archive(trained, archive
                                                                  monkeypatch):
     original, _ = fit("ae-b", 3, tiny_images)
     new_cache = use_new_cache(tmp_path, monkeypatch)
-    monkeypatch.setenv("AECORE_WEIGHTS", str(archive))
+    monkeypatch.setenv("AECORE_WEIGHTS", pinned(archive))
     forbid_training(monkeypatch)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -363,7 +476,7 @@ def test_fit_or_load_downloads_a_url_source_once(trained, archive, tiny_images, 
     folder, base, requested = http_site
     (folder / "w.zip").write_bytes(archive.read_bytes())
     new_cache = use_new_cache(tmp_path, monkeypatch)
-    monkeypatch.setenv("AECORE_WEIGHTS", f"{base}/w.zip")
+    monkeypatch.setenv("AECORE_WEIGHTS", f"{base}/w.zip#sha256={sha256_of(archive)}")
     forbid_training(monkeypatch)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -398,8 +511,71 @@ def train_two_models_with_source(tiny_images, source, monkeypatch) -> list[str]:
     return source_warnings(caught)
 
 
+def test_an_unpinned_source_is_used_after_one_warning_that_it_is_unverified(trained, archive, tiny_images, tmp_path,
+                                                                              monkeypatch):
+    use_new_cache(tmp_path, monkeypatch)
+    monkeypatch.setenv("AECORE_WEIGHTS", str(archive))
+    forbid_training(monkeypatch)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert fit("ae-a", 2, tiny_images)[1].from_cache and fit("ae-b", 3, tiny_images)[1].from_cache
+    (message,) = source_warnings(caught)
+    assert f"the weights archive {archive} is not pinned, so its contents are unverified" in message
+    assert "detect damage, not tampering" in message and "#sha256=" in message
+
+
+def test_a_pinned_source_with_another_hash_is_not_used(trained, archive, tiny_images, tmp_path, monkeypatch):
+    """A student's AECORE_WEIGHTS carries the course's pin, but the file was swapped for a forgery: each model
+    is trained after one warning naming both hashes; the forged weights are never loaded."""
+    forged = forge(archive, trained["ae-a"], tmp_path / "forged.zip")
+    new_cache = use_new_cache(tmp_path, monkeypatch)
+    monkeypatch.setenv("AECORE_WEIGHTS", f"{forged}#sha256={sha256_of(archive)}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model, history = fit("ae-a", 2, tiny_images)
+        assert not history.from_cache and not fit("ae-b", 3, tiny_images)[1].from_cache
+    (message,) = source_warnings(caught)
+    assert f"has SHA-256 {sha256_of(forged)}, but AECORE_WEIGHTS pins {sha256_of(archive)}" in message
+    assert "trained here instead" in message and all(p.abs().sum() > 0 for p in model.parameters())
+    book = tmp_path / "_config.yml"  # the same pin, set by the course in its repository instead
+    book.write_text(f"aecore:\n  weights_sha256: {sha256_of(archive)}\n")
+    monkeypatch.setattr(config, "BOOK_CONFIG", book)
+    monkeypatch.setenv("AECORE_WEIGHTS", str(forged))
+    cache.forget_sources()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert not fit("ae-c", 4, tiny_images)[1].from_cache
+    (message,) = source_warnings(caught)
+    assert "but _config.yml pins" in message
+    assert not any("forged" in p.name for p in (new_cache / "models").iterdir())
+
+
+def test_a_downloaded_copy_that_no_longer_matches_the_pin_is_downloaded_again(trained, archive, tiny_images, tmp_path,
+                                                                              monkeypatch, http_site):
+    """The course replaces its archive at the same address and publishes the new pin: the copy downloaded before
+    is fetched again rather than refused."""
+    folder, base, requested = http_site
+    (folder / "w.zip").write_bytes(forge(archive, trained["ae-a"], tmp_path / "older.zip").read_bytes())
+    new_cache = use_new_cache(tmp_path, monkeypatch)
+    monkeypatch.setenv("AECORE_WEIGHTS", f"{base}/w.zip")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unpinned: said once, tested above
+        assert fit("ae-b", 3, tiny_images)[1].from_cache
+    (folder / "w.zip").write_bytes(archive.read_bytes())
+    (new_cache / "models" / trained["ae-b"].name).unlink()
+    cache.forget_sources()  # a later session, with the new pin
+    monkeypatch.setenv("AECORE_WEIGHTS", f"{base}/w.zip#sha256={sha256_of(archive)}")
+    forbid_training(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert fit("ae-b", 3, tiny_images)[1].from_cache
+    assert requested == ["/w.zip", "/w.zip"]
+    (copy,) = (new_cache / "weights").glob("*.zip")
+    assert copy.read_bytes() == archive.read_bytes()
+
+
 def test_models_missing_from_the_archive_are_trained_after_one_warning(archive, tiny_images, monkeypatch):
-    (message,) = train_two_models_with_source(tiny_images, str(archive), monkeypatch)
+    (message,) = train_two_models_with_source(tiny_images, pinned(archive), monkeypatch)
     assert "holds no ae-c-" in message and "trained here" in message and "AECORE_SEED" in message
 
 
@@ -421,7 +597,7 @@ def test_a_url_that_serves_no_archive_is_not_kept(dirs, tiny_images, monkeypatch
 def test_a_damaged_member_of_the_source_is_not_used(trained, archive, tiny_images, tmp_path, monkeypatch):
     flip_a_byte_in_member(archive, trained["ae-a"])
     new_cache = use_new_cache(tmp_path, monkeypatch)
-    monkeypatch.setenv("AECORE_WEIGHTS", str(archive))
+    monkeypatch.setenv("AECORE_WEIGHTS", pinned(archive))  # damaged before its SHA-256 was published
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert not fit("ae-a", 2, tiny_images)[1].from_cache
@@ -436,7 +612,7 @@ def test_an_archive_of_another_schema_is_not_used(archive, tiny_images, tmp_path
     manifest = dict(manifest_of(archive), cache_schema=2)  # aecore 0.1, before losses were functions
     old = rewrite_archive(archive, tmp_path / "old.zip", manifest=manifest)
     use_new_cache(tmp_path, monkeypatch)
-    monkeypatch.setenv("AECORE_WEIGHTS", str(old))
+    monkeypatch.setenv("AECORE_WEIGHTS", pinned(old))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert not fit("ae-a", 2, tiny_images)[1].from_cache

@@ -153,3 +153,20 @@ def test_dog_origin_follows_the_files_contents_the_split_the_subset_and_the_prep
     before = dogs.load_dogs("train", size=16).origin
     monkeypatch.setitem(dogs.DOGS_PREPROCESSING, "version", 99)
     assert dogs.load_dogs("train", size=16).origin != before
+
+
+def test_a_photo_over_pillows_decompression_bomb_limit_is_skipped_and_named(fake_dogs, monkeypatch):
+    """The issue: one photo that trips Pillow's decompression-bomb limit aborted the whole load without naming the
+    file; it is now skipped like the other unreadable photos. (The limit is lowered so that an ordinary test photo
+    trips it, as a photo of hundreds of megapixels would.)"""
+    from PIL import Image
+
+    from tests.conftest import write_photo
+
+    bomb = fake_dogs / "n02086240-Shih-Tzu" / "huge.jpg"
+    write_photo(bomb, (400, 300))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50_000)  # 400 x 300 = 120,000 pixels: over twice the limit
+    with pytest.warns(UserWarning, match=r"Skipped 1 of 11 photos .*n02086240-Shih-Tzu/huge.jpg \(more pixels than "
+                                         r"Pillow decodes safely \(a decompression bomb"):
+        data = dogs.load_dogs("all", size=16, photos="all")
+    assert len(data) == 10

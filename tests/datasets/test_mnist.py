@@ -1,5 +1,7 @@
 """The MNIST loader (aecore.datasets.mnist): the original files checked and unpacked into the cache."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -56,3 +58,33 @@ def test_mnist_corrupt_file_is_reported_not_used(fake_mnist, dirs, monkeypatch):
 def test_mnist_rejects_unknown_split(fake_mnist):
     with pytest.raises(ValueError, match="'train' or 'test'"):
         mnist.load_mnist("validation")
+
+
+def test_an_unpacked_file_rewritten_in_the_cache_at_the_same_size_is_detected_and_unpacked_again(fake_mnist, dirs):
+    """The issue: the unpacked labels file in the cache, its labels rewritten at the same size, was used silently."""
+    mnist.load_mnist("train")
+    labels = dirs[1] / "mnist" / "MNIST" / "raw" / "train-labels-idx1-ubyte"
+    data = bytearray(labels.read_bytes())
+    data[8:] = bytes(len(data) - 8)  # every label 0: same size, same header
+    labels.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match=f"{labels} \\(same size, other contents: it was changed after unpacking\\)"):
+        train = mnist.load_mnist("train")
+    assert train.labels.tolist() == (np.arange(12) % 10).tolist()
+    assert labels.read_bytes() != bytes(data)
+
+
+def test_a_cache_unpacked_before_the_record_existed_is_unpacked_again_quietly(fake_mnist, dirs):
+    mnist.load_mnist("test")
+    (dirs[1] / "mnist" / "MNIST" / "raw" / mnist.UNPACKED_RECORD).unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert mnist.load_mnist("test").labels.tolist() == [3, 1, 4, 1, 5]
+    assert (dirs[1] / "mnist" / "MNIST" / "raw" / mnist.UNPACKED_RECORD).is_file()
+
+
+def test_a_truncated_unpacked_file_is_unpacked_again(fake_mnist, dirs):
+    mnist.load_mnist("test")
+    images = dirs[1] / "mnist" / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:100])
+    with pytest.warns(UserWarning, match="100 bytes, but 3936 were unpacked"):
+        assert len(mnist.load_mnist("test")) == 5

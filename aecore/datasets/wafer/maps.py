@@ -34,6 +34,9 @@ def maps_to_images(maps: Sequence[np.ndarray], size: int = 32, *, encoding: str 
                    resample: str = "nearest") -> torch.Tensor:
     """Wafer maps (2-D integer arrays of 0/1/2, any shapes) -> float tensor (N, C, size, size) in [0, 1].
 
+    A map holding any other value (a fraction such as 1.7, a NaN, a 3) raises ValueError
+    naming the map and the value: nothing is rounded or truncated silently.
+
     Each map is stretched to the square (so the round wafer fills it whatever the die
     shape). ``resample="nearest"`` keeps each pixel one of the three states;
     ``"area"`` averages the states over the dies a pixel covers, so that scattered
@@ -48,11 +51,7 @@ def maps_to_images(maps: Sequence[np.ndarray], size: int = 32, *, encoding: str 
         raise ValueError(f"size must be at least 4 pixels, got {size}")
     out = torch.empty((len(maps), 3, size, size), dtype=torch.float32)
     for i, wafer_map in enumerate(maps):
-        states = torch.as_tensor(np.asarray(wafer_map), dtype=torch.long)
-        if states.ndim != 2 or states.numel() == 0:
-            raise ValueError(f"wafer map {i} must be a non-empty 2-D array, got shape {tuple(states.shape)}")
-        if int(states.min()) < 0 or int(states.max()) > 2:
-            raise ValueError(f"wafer map {i} holds values outside 0 (off-wafer), 1 (pass), 2 (fail)")
+        states = torch.as_tensor(_die_states(wafer_map, i), dtype=torch.long)
         one_hot = F.one_hot(states, 3).permute(2, 0, 1).float().unsqueeze(0)
         if resample == "area":
             out[i] = F.adaptive_avg_pool2d(one_hot, size)[0]
@@ -61,6 +60,25 @@ def maps_to_images(maps: Sequence[np.ndarray], size: int = 32, *, encoding: str 
     if encoding == "states":
         return out
     return out[:, 1:2] * 0.5 + out[:, 2:3]
+
+
+def _die_states(wafer_map: np.ndarray, index: int) -> np.ndarray:
+    """Wafer map number ``index`` as a non-empty 2-D integer array of 0/1/2; ValueError naming the map and the
+    first bad value otherwise (floats must hold whole numbers: 1.7 is no die state, and is never truncated)."""
+    states = np.asarray(wafer_map)
+    if states.ndim != 2 or states.size == 0:
+        raise ValueError(f"wafer map {index} must be a non-empty 2-D array, got shape {states.shape}")
+    if states.dtype.kind not in "biuf":
+        raise ValueError(f"wafer map {index} holds {states.dtype} values; a wafer map is an array of the integers "
+                         "0 (off-wafer), 1 (pass) and 2 (fail)")
+    bad = ~np.isin(states, (0, 1, 2))
+    if bad.any():
+        row, col = (int(v) for v in np.argwhere(bad)[0])
+        example = states[row, col].item()
+        raise ValueError(f"wafer map {index} holds {int(bad.sum())} values that are not 0 (off-wafer), 1 (pass) or "
+                         f"2 (fail), e.g. {example!r} at row {row}, column {col}; fix the map (a float map must hold "
+                         "whole numbers, which are never rounded or truncated here)")
+    return states
 
 
 def snap_levels(images: torch.Tensor) -> torch.Tensor:

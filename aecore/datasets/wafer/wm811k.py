@@ -10,6 +10,13 @@ Layout of the data root (``aecore.config.data_root()``, i.e. ``$AECORE_DATA``)::
     <data root>/wafer/LSWMD.pkl      the original pickle (about 2 GB), read only
 
 Resized copies are cached under ``<cache root>/wafer/``, never beside the source.
+
+``LSWMD.pkl`` is a pickle, and unpickling a file runs whatever code it holds: a file from an
+untrusted copy can do anything your account can. :func:`read_lswmd` therefore gives one warning
+per file and process before it unpickles, with the file's SHA-256; setting
+``AECORE_LSWMD_SHA256`` to the hash of the copy you trust (:func:`aecore.config.lswmd_sha256`)
+reads that file without the warning and refuses any other. The cached maps are plain tensors
+(``torch.load(weights_only=True)``), so the pickle is unpickled only when the cache is built.
 """
 
 from __future__ import annotations
@@ -21,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...config import cache_root, data_root
-from ...utils import atomic_path, stable_hash
+from ...config import cache_root, data_root, lswmd_sha256
+from ...utils import atomic_path, file_digest, stable_hash
 from ..images import DataNotFoundError, LabelledImages, missing_data_message
 from .maps import WAFER_CLASSES, maps_to_images
 
@@ -56,8 +63,9 @@ def load_wafer_maps(path: str | Path | None = None, *, size: int = 32, encoding:
     147,431 ``none`` maps; see :meth:`LabelledImages.limit_per_class`). See :func:`maps_to_images` for
     ``size``, ``encoding`` and ``resample``.
 
-    The first call unpickles the file (minutes for the full 2 GB) and caches the resized
-    maps under ``<cache root>/wafer/``, keyed by the file's size and modification time
+    The first call unpickles the file (minutes for the full 2 GB), after the check and the
+    warning of :func:`check_pickle_trust` (a pickle runs its code when read), and caches the
+    resized maps under ``<cache root>/wafer/``, keyed by the file's size and modification time
     and the settings; later calls read the cache.
     """
     source = Path(path) if path is not None else wafer_pickle_path()
@@ -88,16 +96,40 @@ def load_wafer_maps(path: str | Path | None = None, *, size: int = 32, encoding:
     return result.limit_per_class(max_per_class, seed)
 
 
+_warned_pickles: set[tuple[str, str]] = set()
+
+
+def check_pickle_trust(path: Path) -> None:
+    """Before ``path`` (a pickle) is unpickled: refuse it (ValueError naming both hashes) when
+    ``AECORE_LSWMD_SHA256`` pins another SHA-256; warn once per file and process when nothing pins it."""
+    pin, digest = lswmd_sha256(), file_digest(path, "sha256")
+    if pin is not None and digest != pin:
+        raise ValueError(f"{path} has SHA-256 {digest}, but AECORE_LSWMD_SHA256 pins {pin}: it is not the copy you "
+                         "trusted, and a pickle runs its code when it is read, so it was not read. Put the trusted "
+                         "copy back, or, if this file is the one you mean to use, set AECORE_LSWMD_SHA256 to its hash.")
+    if pin is None and (str(path), digest) not in _warned_pickles:
+        _warned_pickles.add((str(path), digest))
+        warnings.warn(
+            f"{path} is a pickle: reading it runs whatever code it holds, so read only a copy you trust (from the "
+            f"Kaggle data set 'WM-811K wafer map' or the MIR Lab, see book/data_sources.md). Its SHA-256 is {digest}; "
+            f"when it is the copy you trust (or the hash your course gives), set AECORE_LSWMD_SHA256={digest} to read "
+            "it without this warning and to refuse any other file. The resized maps are cached as plain tensors, so "
+            "it is unpickled only once per setting.", stacklevel=3)
+
+
 def read_lswmd(path: Path):
     """Read ``LSWMD.pkl`` into a pandas DataFrame, also when it was written by an old pandas.
 
     The published file comes from pandas 0.x, whose index classes lived in
     ``pandas.indexes`` (now ``pandas.core.indexes``); ``pandas.read_pickle`` cannot find
     them. This reads it with pandas' own compatibility unpickler, told where those
-    classes moved.
+    classes moved. The file is checked first (:func:`check_pickle_trust`): unpickling
+    runs the code a pickle holds.
     """
     import pandas as pd
     from pandas.compat import pickle_compat
+
+    check_pickle_trust(path)
 
     class LegacyUnpickler(pickle_compat.Unpickler):
         def find_class(self, module: str, name: str):

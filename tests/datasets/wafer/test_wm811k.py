@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -69,8 +71,55 @@ def write_lswmd(path, rows=FIXTURE_ROWS, legacy: bool = True):
 
 
 @pytest.fixture
-def lswmd(dirs):
-    return write_lswmd(dirs[0] / "wafer" / "LSWMD.pkl")
+def lswmd(dirs, monkeypatch):
+    """The fixture at the default path, trusted as a careful reader does: its SHA-256 pinned (no warning)."""
+    path = write_lswmd(dirs[0] / "wafer" / "LSWMD.pkl")
+    monkeypatch.setenv("AECORE_LSWMD_SHA256", hashlib.sha256(path.read_bytes()).hexdigest())
+    return path
+
+
+class RunsCode:
+    """What a forged LSWMD.pkl can hold: unpickling it calls ``Path.touch`` on a marker file (any call would do)."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return Path.touch, (self.marker,)
+
+
+# ------------------------------------------------------------------------- a pickle runs code
+
+
+def test_an_unpinned_pickle_is_read_after_one_warning_naming_it_and_its_hash(dirs, monkeypatch):
+    """Lab 4 reads LSWMD.pkl whenever it is in the data folder: the reader is told, once, that the pickle runs
+    code, and how to trust exactly this file."""
+    monkeypatch.delenv("AECORE_LSWMD_SHA256", raising=False)
+    path = write_lswmd(dirs[0] / "wafer" / "LSWMD.pkl")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.warns(UserWarning) as caught:
+        wm811k.load_wafer_maps(size=8)
+        wm811k.load_wafer_maps(size=4)  # another setting: unpickled again, no second warning
+    (message,) = [str(w.message) for w in caught]
+    assert f"{path} is a pickle: reading it runs whatever code it holds" in message
+    assert f"Its SHA-256 is {digest}" in message and f"AECORE_LSWMD_SHA256={digest}" in message
+
+
+def test_a_pickle_with_another_hash_than_the_pinned_one_is_never_unpickled(dirs, monkeypatch, tmp_path):
+    trusted = write_lswmd(tmp_path / "trusted.pkl")
+    monkeypatch.setenv("AECORE_LSWMD_SHA256", hashlib.sha256(trusted.read_bytes()).hexdigest())
+    marker = tmp_path / "the pickle ran code"
+    forged = dirs[0] / "wafer" / "LSWMD.pkl"
+    forged.parent.mkdir(parents=True)
+    forged.write_bytes(pickle.dumps(RunsCode(marker)))
+    with pytest.raises(ValueError, match=f"has SHA-256 {hashlib.sha256(forged.read_bytes()).hexdigest()}, but "
+                                         "AECORE_LSWMD_SHA256 pins .*so it was not read"):
+        wm811k.load_wafer_maps(size=8)
+    assert not marker.exists()
+    monkeypatch.delenv("AECORE_LSWMD_SHA256")  # unpinned, the same file runs its code: what the warning is about
+    with pytest.warns(UserWarning, match="runs whatever code it holds"), pytest.raises(ValueError):
+        wm811k.load_wafer_maps(size=8)
+    assert marker.exists()
 
 
 # ------------------------------------------------------------------------- loader
@@ -135,17 +184,19 @@ def test_second_load_reads_the_cache_not_the_pickle(lswmd, dirs, monkeypatch):
     assert torch.equal(first.images, second.images) and torch.equal(first.labels, second.labels)
 
 
-def test_changed_file_or_settings_do_not_reuse_the_cache(lswmd, dirs):
+def test_changed_file_or_settings_do_not_reuse_the_cache(lswmd, dirs, monkeypatch):
     wm811k.load_wafer_maps(lswmd, size=8)
     wm811k.load_wafer_maps(lswmd, size=16)
     write_lswmd(lswmd, FIXTURE_ROWS[:3])
+    monkeypatch.setenv("AECORE_LSWMD_SHA256", hashlib.sha256(lswmd.read_bytes()).hexdigest())  # the new copy trusted
     assert len(wm811k.load_wafer_maps(lswmd, size=8)) == 3
     assert len(list((dirs[1] / "wafer").glob("*.pt"))) == 3
 
 
 def test_a_current_pandas_pickle_loads_too(dirs):
     path = write_lswmd(dirs[0] / "modern.pkl", legacy=False)
-    assert wm811k.load_wafer_maps(path, size=8).class_counts()["none"] == 2
+    with pytest.warns(UserWarning, match="modern.pkl is a pickle"):
+        assert wm811k.load_wafer_maps(path, size=8).class_counts()["none"] == 2
 
 
 def test_missing_file_gives_one_clear_error(dirs):
@@ -160,7 +211,7 @@ def test_missing_file_gives_one_clear_error(dirs):
 def test_a_table_without_wafer_maps_is_rejected(dirs):
     path = dirs[0] / "other.pkl"
     pd.DataFrame({"a": [1, 2]}).to_pickle(path)
-    with pytest.raises(ValueError, match="waferMap"):
+    with pytest.raises(ValueError, match="waferMap"), pytest.warns(UserWarning, match="is a pickle"):
         wm811k.load_wafer_maps(path)
 
 
