@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from . import lessons
+from . import lessons, metrics
 
 __all__ = ["reconstruction_bce", "reconstruction_mse", "denoising_bce", "penalised_bce", "mse_ssim",
            "negative_elbo", "gaussian_negative_elbo", "cross_entropy"]
@@ -50,11 +50,11 @@ def penalised_bce(model, x, y, *, strength):
 def mse_ssim(model, x, y, *, ssim_weight):
     """``loss``: the per-pixel MSE plus ``ssim_weight * (1 - SSIM)``; ``mse`` and ``ssim``: its parts."""
     logits = model(x)
-    image = torch.sigmoid(logits)
-    mse = (image - x).pow(2).flatten(1).mean(1)
-    from pytorch_msssim import ssim
-    similarity = ssim(image.float(), x.float(), data_range=1.0, size_average=False)
-    return {"loss": mse + ssim_weight * (1 - similarity), "mse": mse, "ssim": similarity}
+    loss = lessons.mse_ssim_per_image(logits, x, ssim_weight)
+    with torch.no_grad():  # the two parts, logged only
+        decoded = torch.sigmoid(logits)
+        parts = {"mse": F.mse_loss(decoded, x, reduction="none").flatten(1).mean(1), "ssim": metrics.ssim(decoded, x)}
+    return {"loss": loss, **parts}
 
 
 def _posterior_and_logits(model, x, y):

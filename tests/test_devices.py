@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from aecore import classifier, latent, models, objectives, train
+from aecore import classifier, latent, lessons, models, objectives, train
 from aecore.datasets import LabelledImages
 
 
@@ -132,10 +132,19 @@ def test_evaluate_runs_where_the_model_is_not_where_pick_device_points(monkeypat
     assert train.evaluate(model, data, objectives.reconstruction_bce)["loss"] > 0
 
 
-def test_latent_noise_comes_from_a_cpu_generator_on_any_device():
-    codes = torch.rand(4, 3).to("meta")
-    noisy = latent.perturb(codes, 0.5, torch.Generator().manual_seed(0))  # CPU generator, meta codes
-    assert noisy.device.type == "meta" and noisy.shape == (4, 3)
+def test_latent_noise_comes_from_a_cpu_generator_whose_stream_it_follows():
+    """latent.perturb runs Lab 2's perturb_codes (torch's global CPU generator) on the given generator's
+    stream: the same seed gives the same noise as perturb_codes after torch.manual_seed, the generator moves
+    on, and torch's global generator is left as it was."""
+    codes = torch.rand(4, 3)
+    generator = torch.Generator().manual_seed(0)
+    before = torch.get_rng_state()
+    first, second = latent.perturb(codes, 0.5, generator), latent.perturb(codes, 0.5, generator)
+    assert torch.equal(torch.get_rng_state(), before)
+    torch.manual_seed(0)
+    assert torch.equal(first, lessons.perturb_codes(codes, 0.5))
+    assert torch.equal(second, lessons.perturb_codes(codes, 0.5))
+    assert not torch.equal(first, second)
 
 
 def test_code_statistics_work_in_float64_on_the_cpu_whatever_the_codes_dtype():

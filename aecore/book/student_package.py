@@ -340,12 +340,11 @@ def _normalised_pieces(path: Path, kinds: tuple[type, ...]) -> set[str]:
     return {ast.unparse(node) for node in ast.walk(tree) if isinstance(node, kinds)}
 
 
-LIBRARY_COPIES = {("aecore/objectives.py", "mse_ssim_per_image"), ("aecore/objectives.py", "lab3b: named mistakes"),
-                  ("aecore/latent.py", "perturb_codes")}
-"""Known copies of an exercise's code in aecore's library, which :func:`leaks` does not report: the training
-objective ``objectives.mse_ssim`` (Lab 2's loss, whose code the model cache's keys hash, so it cannot call the
-exercise's function without retraining every model trained with it) and ``latent.perturb`` (the seeded version
-of Lab 2's ``perturb_codes`` that ``latent.generate_near`` uses). Anything else found is a leak."""
+LIBRARY_COPIES: set[tuple[str, str]] = set()
+"""Known copies of an exercise's code in aecore's library, as ``(file, what)``, which :func:`leaks` would not
+report: none. The library's own uses of an exercise (``objectives.mse_ssim``, ``latent.perturb``, the models'
+``reparameterize``) call :mod:`aecore.lessons`, so a student build runs the student's function there. Anything
+found is a leak."""
 TEXT_MIN = 40
 """Pieces at least this long are also searched as plain text in Python files (a docstring quoting a line)."""
 DATA_MIN = 16
