@@ -114,7 +114,7 @@ def lab_sources(notebooks: Sequence[Path] | None) -> dict[str, Path]:
 
 
 def grade(submissions: Path, out: Path, notebooks: Sequence[Path] | None = None, *, workers: int | None = None,
-          limits: Limits = Limits(), build: Callable[[Path], Path] = grading_build,
+          limits: Limits | None = None, build: Callable[[Path], Path] = grading_build,
           keep: Path | None = None, log: Callable[[str], None] = print) -> Summary:
     """Grade every submission under ``submissions`` (layouts: :mod:`aecore.grading.submissions`) against the source
     ``notebooks`` (default: ``notebooks/*.ipynb``) and write the report into ``out``. ``workers``: submissions
@@ -123,6 +123,7 @@ def grade(submissions: Path, out: Path, notebooks: Sequence[Path] | None = None,
     temporary folder, deleted afterwards). Raises GradingError or SubmissionsError before grading anything when
     the set-up is wrong; a submission's own faults only cost its points."""
     start = time.perf_counter()
+    limits = limits or Limits()
     sources = lab_sources(notebooks)
     found, ignored = collect(Path(submissions), list(sources))
     if not found:

@@ -20,9 +20,9 @@ from .. import config
 KERNEL_NAME = "aecore-grading"
 """The Jupyter kernel name of a grading kernel (its spec lies in the submission's own Jupyter path)."""
 
-PRELOAD = ("torch", "torchvision", "numpy", "pandas", "matplotlib", "matplotlib.pyplot", "PIL.Image", "ipykernel.kernelapp",
-           "IPython.display", "myst_nb", "aecore", "aecore.exercises", "aecore.labs", "aecore.train", "aecore.plots",
-           "aecore.book.report")
+PRELOAD = ("torch", "torchvision", "numpy", "pandas", "matplotlib", "matplotlib.pyplot", "PIL.Image",
+           "ipykernel.kernelapp", "IPython.display", "myst_nb", "aecore", "aecore.exercises", "aecore.labs",
+           "aecore.train", "aecore.plots", "aecore.book.report")
 """Modules a sandbox imports before its audit hook is on: some load native code through ctypes on import (torchvision's
 operators), which the hook refuses afterwards. One that does not exist (in a smaller build) is skipped."""
 

@@ -25,7 +25,6 @@ from .course import COURSE_ID, tools_on_path
 from .sandbox import KERNEL_NAME, Limits, Sandbox, mirror_cache
 
 
-
 def _definitions(source: str) -> tuple[str, list[str]]:
     """The definitions of a solution cell's code (imports, functions, classes and assignments to plain names; every
     other top-level statement dropped) and the names of the functions it defines. A cell that does not parse
@@ -34,7 +33,7 @@ def _definitions(source: str) -> tuple[str, list[str]]:
         tree = ast.parse(source)
     except SyntaxError:
         return "", []
-    kept = []
+    kept: list[ast.stmt] = []
     for node in tree.body:
         if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             kept.append(node)
@@ -91,7 +90,7 @@ def _read(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
         return None, "not a notebook: the JSON has no list of cells"
     try:
         return nbformat.from_dict(data), ""
-    except Exception as err:  # noqa: BLE001  (a malformed notebook: say what nbformat says)
+    except Exception as err:
         return None, f"not a notebook ({err})"
 
 
