@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import resource
 import shutil
 import tempfile
@@ -29,6 +30,8 @@ from aecore.grading.sandbox import Limits
 from benchmarks._results import local_path, provenance
 
 LAB = "01_mnist_autoencoder"
+SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION.*?### END SOLUTION[^\n]*\n", re.MULTILINE | re.DOTALL)
+"""A solution region, as nbgrader's generate_assignment replaces it with a stub."""
 HEADER = "import torch\nfrom torch.nn import functional as F\n\n"
 
 MISTAKES = {
@@ -62,7 +65,7 @@ def _changed(nb: nbformat.NotebookNode, grade_id: str | None, source: str | None
         if not markup.is_solution(cell):
             continue
         if stub:
-            cell.source = (cell.source.split("    ### BEGIN SOLUTION")[0] + "    raise NotImplementedError()\n"
+            cell.source = (SOLUTION.sub(r"\1raise NotImplementedError()\n", cell.source)
                            if cell.cell_type == "code" else "YOUR ANSWER HERE")
         elif markup.grade_id(cell) == grade_id and source is not None:
             cell.source = HEADER + source

@@ -139,7 +139,7 @@ def grade(submissions: Path, out: Path, notebooks: Sequence[Path] | None = None,
         script = install_script(run)
         labs = make_course(run / "course", {name: sources[name] for name in graded_labs}, limits)
         hidden = tuple(instructor_folders()) + (run.resolve(),)
-        readable = (*library_folders(), package.resolve(), config.data_root().resolve())
+        readable = (*library_folders(), package.resolve(), config.data_root().resolve(), script.parent.resolve())
         warm_caches = {}
         for name, lab in labs.items():
             folder = run / "warmup" / name
@@ -151,8 +151,17 @@ def grade(submissions: Path, out: Path, notebooks: Sequence[Path] | None = None,
             log(f"{name}: {len(lab.tests)} graded exercises, {len(lab.questions)} observation questions; setup ran")
         readable = (*readable, *(c.resolve() for c in warm_caches.values()))
         jobs = [_job(s, labs[s.lab], run, package, script, hidden, readable, warm_caches[s.lab], limits) for s in found]
+        done: list[int] = []
+
+        def run_one(job: dict[str, Any]) -> dict[str, Any]:
+            result = _run_worker(job, limits)
+            done.append(1)
+            log(f"[{len(done)}/{len(jobs)}] {job['student']} {job['lab']}: "
+                f"{sum(r['points'] for r in result['rows']):g} of {sum(r['max_points'] for r in result['rows']):g}")
+            return result
+
         with ThreadPoolExecutor(workers) as pool:
-            results = list(pool.map(lambda job: _run_worker(job, limits), jobs))
+            results = list(pool.map(run_one, jobs))
         staging = Path(tempfile.mkdtemp(prefix=".grading-", dir=Path(out).parent if Path(out).parent.exists()
                                         else None))
         report.write_csv(staging / "grades.csv", report.rows(results, labs))

@@ -25,6 +25,24 @@ from .course import COURSE_ID, tools_on_path
 from .sandbox import KERNEL_NAME, Limits, Sandbox, mirror_cache
 
 
+def patches(source: str) -> list[str]:
+    """The top-level statements of a cell's code that change an attribute or an item of something else
+    (``exercises.check_kl_divergence = ...``, ``setattr(torch, ...)``), as written: what a patched check looks like."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    found = []
+    for node in tree.body:
+        targets = (node.targets if isinstance(node, ast.Assign) else [node.target]
+                   if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
+        calls = [n for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                 and n.func.id in ("setattr", "delattr")]
+        if any(isinstance(t, (ast.Attribute, ast.Subscript)) for t in targets) or calls:
+            found.append(ast.unparse(node).splitlines()[0][:120])
+    return found
+
+
 def _definitions(source: str) -> tuple[str, list[str]]:
     """The definitions of a solution cell's code (imports, functions, classes and assignments to plain names; every
     other top-level statement dropped) and the names of the functions it defines. A cell that does not parse
@@ -183,8 +201,9 @@ def grade(job: dict[str, Any]) -> dict[str, Any]:
         return zero_all(problem)
     release = nbformat.read(job["release"], as_version=4)
     graded, missing = submitted_notebook(release, submission)
-    result["answers"] = {markup.grade_id(c): ("" if markup.grade_id(c) in missing else c.source)
-                         for c in graded.cells if markup.is_answer(c)}
+    prompts = {markup.grade_id(c): c.source.strip() for c in release.cells if markup.is_answer(c)}
+    result["answers"] = {gid: ("" if gid in missing or c.source.strip() == prompts.get(gid) else c.source)
+                         for c in graded.cells if markup.is_answer(c) for gid in [markup.grade_id(c)]}
     target = root / "submitted" / student / lab / f"{lab}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(graded, target)
@@ -253,6 +272,10 @@ def grade(job: dict[str, Any]) -> dict[str, Any]:
                 points, verdict = 0.0, f"blocked: {check['detail']}"
             elif check["status"] == "tampered":
                 points, verdict = 0.0, f"{verdicts.TAMPERED} ({check['detail']})"
+            elif solution_cell is not None and patches(solution_cell.source):
+                points = 0.0
+                verdict = (f"{verdicts.TAMPERED} (the exercise cell runs `{patches(solution_cell.source)[0]}`; "
+                           f"run on its definitions alone: {check['detail']})")
             else:
                 points = 0.0
                 verdict = (f"{verdicts.TAMPERED}, or the function needs code outside its definitions: the check "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import nbformat
 import pytest
@@ -20,7 +21,7 @@ from tests.grading.standins import marked_up_notebooks, write_package_standin
 pytestmark = pytest.mark.xdist_group("grading")
 
 LAB1, LAB3 = "01_mnist_autoencoder", "03_mnist_vae"
-STUB = "    raise NotImplementedError()\n"
+SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION.*?### END SOLUTION[^\n]*\n", re.MULTILINE | re.DOTALL)
 BCE = "F.binary_cross_entropy_with_logits(logits, x, reduction='none')"
 ELBO = "\ndef negative_elbo(logits, x, mu, logvar):\n    return bce_per_image(logits, x) + kl_divergence(mu, logvar)\n"
 
@@ -45,8 +46,8 @@ def _stubbed(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     changes = {}
     for cell in nb.cells:
         if markup.is_solution(cell):
-            head = cell.source.split("    ### BEGIN SOLUTION")[0]
-            changes[markup.grade_id(cell) or ""] = head + STUB if cell.cell_type == "code" else "YOUR ANSWER HERE"
+            changes[markup.grade_id(cell) or ""] = (SOLUTION.sub(r"\1raise NotImplementedError()\n", cell.source)
+                                                    if cell.cell_type == "code" else "YOUR ANSWER HERE")
     return _with(nb, changes)
 
 
@@ -89,7 +90,7 @@ def graded(tmp_path_factory):
                                      f"open({str(outside)!r}, 'w').write('pwned')\n"),
             "grid_over_codes": _function("grid_over_codes", "codes, n", leak + grid),
             "l2_penalty": _function("l2_penalty", "model", "    torch.allclose = lambda *a, **k: True\n"
-                                    "    return torch.zeros(())"),
+                                    "    return sum((p * 0).sum() for p in model.parameters())"),
         }),
         ("grace", LAB3): _with(lab3, {
             "kl_divergence": _function("kl_divergence", "mu, logvar", "    return mu.sum(1)",
@@ -166,7 +167,8 @@ def test_hostile_code_scores_zero_for_its_part_only(graded):
 def test_a_patched_check_is_caught_by_the_clean_recheck(graded):
     _, table, _ = graded
     points, verdict = _row(table, "grace", LAB3, "kl_divergence")
-    assert points == 0 and "tampered" in verdict
+    assert points == 0 and verdict.startswith("the check was tampered with (the exercise cell runs "
+                                              "`exercises.check_kl_divergence")
     points, verdict = _row(table, "grace", LAB3, "median_radius_by_class")
     assert points == 0 and "read the grader's files" in verdict
     assert _row(table, "grace", LAB3, "reparameterize")[0] == 1
