@@ -90,7 +90,7 @@ td.points {{ width: 6em; }}
 </style></head><body>
 <h1>{title}</h1>
 <div class="question">{question}</div>
-<p>{count} of {total} students answered; {points:g} points. Write each student's points in the last column.</p>
+<p>{count} of {total} students answered. At most {points:g} points: write each student's in the last column.</p>
 <table><tr><th>student</th><th>answer</th><th>points</th></tr>
 {body}
 </table></body></html>
