@@ -5,7 +5,8 @@ The class: 40 right submissions (the source notebook's solutions), 40 with one n
 mistakes of Lab 1's exercises, written as a student would, in turn) and 20 untouched stubs. The run checks that
 every right one gets full points, every mistake is named and every stub scores zero, and records the wall time,
 the peak memory (of this process and, separately, of the largest grading process: a worker, its kernel or
-its re-check) and the machine in ``benchmarks/results/grading.json``.
+its re-check), the machine and its load average (other work on it slows grading down) in
+``benchmarks/results/grading.json``.
 
     python -m benchmarks.grading [--students 100] [--workers N]
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import resource
 import shutil
@@ -132,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             # CONTRACT STAND-IN: remove once aecore.book.student_package.write_package exists.
             from tests.grading.standins import write_package_standin as build
+        load_before = os.getloadavg()
         start = time.perf_counter()
         limits = Limits()
         summary = grade(tmp / "submissions", tmp / "out", [source], workers=args.workers, limits=limits,
@@ -147,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
             "wall_seconds": round(seconds, 1), "seconds_per_submission": round(seconds / args.students, 2),
             "peak_memory_mib": {"grader": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
                                 "largest_grading_process": round(_peak_children_mib())},
+            "load_average": {"before": [round(x, 1) for x in load_before],
+                             "after": [round(x, 1) for x in os.getloadavg()]},
             "limits": {"memory_gib": limits.memory_bytes / 2 ** 30, "cell_seconds": limits.cell_seconds},
             "wrong_verdicts": problems,
             "versions": {"nbgrader": __import__("nbgrader").__version__},
