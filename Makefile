@@ -9,13 +9,14 @@ WEIGHTS ?= _build/weights/aecore-weights.zip
 # pytest-xdist processes for `make test`; each notebook's tests stay in one of them (--dist loadgroup).
 TEST_WORKERS ?= 2
 
-.PHONY: help install lint test book student weights clean-book lock check-bootstrap
+.PHONY: help install lint test book student grade weights clean-book lock check-bootstrap
 
 help:
 	@echo "make test   unit tests + every notebook run once (AECORE_PROFILE=quick by default), in TEST_WORKERS=$(TEST_WORKERS) processes"
 	@echo "make lint   ruff (lint, import order) over the code and mypy over aecore (configured in pyproject.toml)"
 	@echo "make book   build the report site into _build/html (AECORE_PROFILE=full by default)"
 	@echo "make student the student edition (solutions taken out) in _build/student: notebooks/, a zip of them, package/"
+	@echo "make grade SUBMISSIONS=<folder>  grade <folder>/<student>/<lab>.ipynb with nbgrader into $(GRADES): grades.csv, feedback/, answers/"
 	@echo "make weights pack every cached model into $(WEIGHTS) (after make book), for AECORE_WEIGHTS"
 	@echo "make lock   re-pin constraints.txt from the current .venv"
 	@echo "make check-bootstrap   run a notebook as in Colab: fresh venv without aecore, its first cell installs it (minutes)"
@@ -24,7 +25,7 @@ help:
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,test,lint]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[book,test,lint,grading]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -58,6 +59,13 @@ student: $(STAMP)
 	$(BIN)/python tools/make_student.py
 	$(BIN)/python -c 'import sys; from aecore.book.student_package import main; sys.exit(main())'
 
+# Grading: a throwaway nbgrader course in a temporary folder, every submission autograded in its own sandboxed
+# process (aecore.grading; README, *For instructors*). SUBMISSIONS: <folder>/<student>/<lab>.ipynb.
+GRADES ?= _build/grading
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "make grade: set SUBMISSIONS=<folder> (one folder per student: <folder>/<student>/<lab>.ipynb)" >&2; exit 2; }
+	$(BIN)/python -m aecore.grading grade "$(SUBMISSIONS)" --out "$(GRADES)"
+
 # The archive students point AECORE_WEIGHTS at: every model in the cache, with a manifest of
 # SHA-256 sums (python -m aecore weights list shows what goes in).
 weights: $(STAMP)
@@ -73,7 +81,7 @@ clean-book:
 	rm -rf _build
 
 lock: $(STAMP)
-	{ echo "# Exact versions CI and 'make' install (pip install -c constraints.txt -e '.[book,test,lint]')."; \
+	{ echo "# Exact versions CI and 'make' install (pip install -c constraints.txt -e '.[book,test,lint,grading]')."; \
 	  echo "# Regenerate after changing dependencies:  make lock"; \
 	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^aecore'; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
