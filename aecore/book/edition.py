@@ -81,7 +81,6 @@ from .notebook_format import (
     BOOTSTRAP_ID,
     DROP_TAGS,
     EXERCISE_TAG,
-    EXERCISE_TAGS,
     FALLBACK_MESSAGE,
     GLUE_DIRECTIVE,
     GLUE_ROLE,
@@ -345,17 +344,18 @@ def course_source(nb, name: str = "notebook") -> nbformat.NotebookNode:
     glue roles in markdown replaced by placeholders, outputs cleared. ``nbgrader generate_assignment`` turns
     it into a release like :func:`student_notebook` (with nbgrader's own stubs). ``name`` labels errors
     (:class:`MarkerError`, :class:`MarkupError`)."""
-    problems = markup_problems(nb)
-    if problems:
-        raise MarkupError(f"{name}: " + "; ".join(problems))
-    course = copy.deepcopy(nb)
-    cells = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             try:
                 find_regions(cell.source)
             except MarkerError as error:
                 raise MarkerError(f"{name}, cell {index} (id {cell.get('id')!r}): {error}") from None
+    problems = markup_problems(nb)
+    if problems:
+        raise MarkupError(f"{name}: " + "; ".join(problems))
+    course = copy.deepcopy(nb)
+    cells = []
+    for cell in nb.cells:
         if is_book_only(cell):
             continue
         cell = copy.deepcopy(cell)
@@ -412,7 +412,7 @@ def has_regions(nb) -> bool:
 
 def insert_solutions(student_nb, source_nb) -> nbformat.NotebookNode:
     """A copy of ``student_nb`` whose exercise cells have the solution regions of ``source_nb``'s cells of
-    the same id back in place of their stubs (and the source's tags); ValueError if a cell has no
+    the same id back in place of their stubs (and the source's metadata); ValueError if a cell has no
     counterpart or a different number of stubs than the source has regions."""
     by_id = {cell.get("id"): cell for cell in source_nb.cells}
     solved = copy.deepcopy(student_nb)
@@ -431,8 +431,7 @@ def insert_solutions(student_nb, source_nb) -> nbformat.NotebookNode:
             out.append(region)
             position = line + 2
         cell.source = "".join(out + lines[position:])
-        source_tags = _tags(source)
-        _set_tags(cell, [tag for tag in _tags(cell) if tag not in EXERCISE_TAGS or tag in source_tags])
+        cell.metadata = copy.deepcopy(source.metadata)  # the source's tags and nbgrader metadata, no checksum
     return solved
 
 

@@ -9,8 +9,8 @@ read them through this one module:
   SOLUTION: <what the student should write>``) to ``### END SOLUTION`` (nbgrader's markers), each
   marker on a line of its own; :func:`find_regions` parses them;
 - *cell tags*: :data:`DROP_TAGS` hide a cell from the book and drop it from the student edition,
-  except the bootstrap cell and cells tagged :data:`STUDENT_KEEP`; :data:`EXERCISE_TAGS` mark a
-  student notebook's exercise cells;
+  except the bootstrap cell and cells tagged :data:`STUDENT_KEEP`; :data:`EXERCISE_TAG` marks a
+  student notebook's exercise cells, :data:`RAISES` its cells that stop with an error;
 - *cell ids*: :data:`BOOTSTRAP_ID`, the Colab install cell, first in every notebook and tagged
   :data:`BOOTSTRAP_TAGS`;
 - *glue*: :data:`GLUE_ROLE` and :data:`GLUE_DIRECTIVE`, how the markdown cells cite values the code
@@ -55,8 +55,6 @@ DROP_TAGS = ("book-only", "remove-input", "remove-cell")  # the book's own cells
 STUDENT_KEEP = "student-keep"  # a cell the book hides that the student edition keeps (e.g. sliders)
 EXERCISE_TAG = "exercise"  # a student notebook's exercise cell
 RAISES = "raises-exception"  # a student notebook's cell that stops with an error (nbval and nbclient accept it)
-# a student notebook's exercise cell; it also gets RAISES where its own code runs a stub (a region outside any function)
-EXERCISE_TAGS = (EXERCISE_TAG, RAISES)
 TEST_TAGS = (RAISES,)  # a student notebook's test cell: its check stops at the exercise not done yet
 GRADING_SETUP = "grading-setup"  # a cell the graded cells need (imports, settings): the grader runs it
 
@@ -191,7 +189,12 @@ def markup_problems(nb) -> list[str]:
         if meta and meta.get("schema_version") != SCHEMA_VERSION:
             problems.append(f"{where(index)}: nbgrader schema_version {meta.get('schema_version')!r}, "
                             f"expected {SCHEMA_VERSION}")
-        if cell.get("cell_type") == "code" and find_regions(cell.get("source", "")):
+        try:
+            regions = find_regions(cell.get("source", "")) if cell.get("cell_type") == "code" else []
+        except MarkerError as error:
+            problems.append(f"{where(index)}: {error}")
+            regions = []
+        if regions:
             function = _first_function(cell.source)
             if not (meta.get("solution") and not meta.get("grade") and meta.get("grade_id") == function):
                 problems.append(f"{where(index)}: an exercise cell must be an nbgrader solution cell "
