@@ -70,7 +70,9 @@ def test_a_built_page_shows_the_region_highlighted_without_markers(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Lab"), nbformat.v4.new_code_cell(CELL),
                                          nbformat.v4.new_code_cell("### not a marker\nx = 1"),
                                          nbformat.v4.new_code_cell("print(area(2))\n### BEGIN HIDDEN TESTS\n"
-                                                                   "print(area(5))\n### END HIDDEN TESTS")])
+                                                                   "print(area(5))\n### END HIDDEN TESTS"),
+                                         nbformat.v4.new_markdown_cell("> **Question.** Why is the area 4?"),
+                                         nbformat.v4.new_markdown_cell("**Observation.** Two times two.")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, book / "lab.ipynb")
     result = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(book)],
@@ -81,4 +83,9 @@ def test_a_built_page_shows_the_region_highlighted_without_markers(tmp_path):
     highlighted = [re.sub(r"<[^>]+>", "", line.split("\n")[0]).strip() for line in page.split('<span class="hll">')[1:]]
     assert highlighted == ["squared = side * side", "return squared"]  # the region's two lines, and only those
     assert "not a marker" in page  # a comment that only looks like one stays
-    assert "HIDDEN" not in page and "area(5)" not in page and "area(2)" in page
+    text = re.sub(r"<[^>]+>", "", page)  # the code as shown, without Pygments' spans
+    assert "print(area(2))" in text and "HIDDEN" not in text and "area(5)" not in text  # no hidden tests
+    # an observation's question (the notebooks' plain Markdown) is a quote block above the model answer
+    question = re.search(r"<blockquote>\s*<div><p><strong>Question\.</strong> Why is the area 4\?</p>\s*</div>"
+                         r"</blockquote>\s*<p><strong>Observation\.</strong> Two times two\.</p>", page)
+    assert question, page[page.find("Question") - 300:page.find("Question") + 300]
