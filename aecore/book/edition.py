@@ -15,17 +15,33 @@ Each notebook's student version differs from it as follows:
   ``### BEGIN SOLUTION:`` if given; otherwise it names the enclosing function and the first line of
   its docstring (``write reparameterize: A differentiable sample ... (see its docstring)``); a region
   outside any function says ``write the missing code here``;
-- a cell with a region (an *exercise cell*) keeps its id and gets the tags ``exercise`` and
-  ``raises-exception`` (so nbval and nbclient accept its error);
+- a cell with a region (an *exercise cell*) keeps its id and gets the tag ``exercise`` (and
+  ``raises-exception`` where a region lies outside any function, so that the cell itself raises);
+- its test cells (the locked nbgrader grade cells after it that call its check) get
+  ``raises-exception``: with a stub in place the check stops there, and nbval and nbclient accept
+  that error. Their hidden test cases (between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN
+  TESTS``) are removed by nbgrader's ``ClearHiddenTests``;
+- each observation's answer cell (the solved paragraph, a manually graded nbgrader cell) becomes
+  nbgrader's answer prompt (``ClearSolutions``' ``YOUR ANSWER HERE``); its question, the cell
+  before it, stays as it is, and so do the figures and tables the code cells draw;
 - the book's own cells are dropped: those tagged ``book-only``, ``remove-input`` or ``remove-cell``
   (hidden assertions, claims, glue, benchmark tables), except the Colab install cell (id
   ``colab-bootstrap``) and cells tagged ``student-keep`` (an interactive widget the static book
   cannot show), which are kept without those tags so that the student sees them;
 - in markdown cells, glue roles (``{glue:text}`name:.1f```) become ``[your value: name]`` and glue
   directives (a fenced ``{glue:figure}`` block) a line ``*(your figure)*``: Jupyter cannot render them;
-- outputs are emptied and execution counts cleared.
+- outputs are emptied and execution counts cleared;
+- the notebook then goes through the rest of nbgrader's release steps, as ``nbgrader
+  generate_assignment`` runs them: ``LockCells`` (test and question cells cannot be edited or
+  deleted, answer and exercise cells not deleted), ``ClearMarkScheme``, ``ComputeChecksums``, and
+  its metadata validator. The student notebook is an nbgrader assignment in release form: a course
+  that collects it back grades it with the source notebook's test cells, hidden tests included.
 
-Unbalanced or nested markers stop the run with an error naming the notebook and the cell, and nothing
+The source notebook must carry the nbgrader markup of :mod:`aecore.book.notebook_format`; where it
+does not (an exercise cell without metadata, an observation without its question, ...) the run
+stops with :class:`MarkupError` naming the notebook, the cell and what to write.
+
+Unbalanced or nested markers stop the run too, with an error naming the notebook and the cell, and nothing
 is written: the notebooks and the zip are written to a temporary folder beside the output and moved
 into place only when every notebook succeeded.
 
@@ -34,7 +50,10 @@ Usage (:func:`main`):
 
 writes ``DIR/notebooks/<name>.ipynb`` for each NOTEBOOK (default: every ``notebooks/*.ipynb``) and
 ``DIR/aecore-student-notebooks.zip`` (those notebooks in a folder ``aecore-student-notebooks/``, with
-a README.txt). DIR defaults to ``_build/student`` in the repository. ``DIR/notebooks`` and the zip are
+a README.txt), and ``DIR/nbgrader-source/<name>/<name>.ipynb``, each notebook in nbgrader's *source*
+form (:func:`course_source`: solutions and hidden tests in, the book's own cells out), laid out as an
+nbgrader course's ``source/`` folder, one assignment per notebook named after its stem. DIR defaults to
+``_build/student`` in the repository. ``DIR/notebooks``, ``DIR/nbgrader-source`` and the zip are
 replaced as a whole, so they hold exactly the notebooks of the last run.
 
 :func:`insert_solutions` puts a source notebook's regions back into its student notebook (the tests'
@@ -62,21 +81,29 @@ from .bootstrap import for_students
 from .notebook_format import (
     BOOTSTRAP_ID,
     DROP_TAGS,
-    EXERCISE_TAGS,
+    EXERCISE_TAG,
     FALLBACK_MESSAGE,
     GLUE_DIRECTIVE,
     GLUE_ROLE,
+    RAISES,
     STUB_RAISE,
     STUDENT_KEEP,
+    TEST_TAGS,
     MarkerError,
     Region,
     find_regions,
+    is_answer_cell,
+    is_hidden,
+    is_test_cell,
+    markup_problems,
+    nbgrader,
 )
 
 NOTEBOOKS = ROOT / "notebooks"
 DEFAULT_OUT = ROOT / "_build" / "student"
 ZIP_NAME = "aecore-student-notebooks.zip"
 ZIP_FOLDER = "aecore-student-notebooks"
+COURSE_SOURCE = "nbgrader-source"  # DIR/nbgrader-source/<stem>/<stem>.ipynb: nbgrader's source layout
 
 README = """\
 Deep autoencoders: the lab notebooks, student edition
@@ -88,9 +115,17 @@ One notebook per lab. Each exercise is a code cell in which the missing code is 
     raise NotImplementedError("write <function>: <what it does> (see its docstring)")
 
 Replace both lines with your code. Run the notebook from the top: it stops at the first
-exercise you have not done yet. The check right after each exercise says whether your code is
-right and names the typical mistakes. The models you train with your own code get their own
-cache entries, so a wrong loss never overwrites (or loads) the reference models.
+exercise you have not done yet. The check in the cell right after each exercise says whether
+your code is right and names the typical mistakes. The models you train with your own code get
+their own cache entries, so a wrong loss never overwrites (or loads) the reference models.
+
+Each observation of a lab is a question (a cell starting with "Question."), followed by a cell
+"YOUR ANSWER HERE": write your answer there, in Markdown, citing the numbers and the figures
+your run produced.
+
+The notebooks are nbgrader assignments: a course that grades with nbgrader collects them back
+as they are. Do not delete or copy the check cells and the answer cells, and keep the names of
+the functions you write.
 
 How to open the notebooks:
 
@@ -229,8 +264,47 @@ def _set_tags(cell, tags: list[str]) -> None:
 def is_book_only(cell) -> bool:
     """Whether the student edition drops ``cell``: one of :data:`DROP_TAGS`, and neither the Colab install cell
     nor tagged :data:`STUDENT_KEEP`."""
-    return (cell.get("id") != BOOTSTRAP_ID and STUDENT_KEEP not in _tags(cell)
-            and any(tag in DROP_TAGS for tag in _tags(cell)))
+    return is_hidden(cell)
+
+
+class MarkupError(ValueError):
+    """A source notebook lacks the nbgrader markup the student edition needs (see
+    :func:`aecore.book.notebook_format.markup_problems`)."""
+
+
+def raises_itself(text: str) -> bool:
+    """Whether the exercise cell ``text`` runs a stub itself in the student edition: a region outside any
+    function (a region inside a function raises only when the function is called, by its check)."""
+    return any(_enclosing_def(text, region.begin + 1, region.indent) is None for region in find_regions(text))
+
+
+def _nbgrader_release(nb: nbformat.NotebookNode) -> None:
+    """nbgrader's release steps on the student notebook ``nb``, in place, in the order ``generate_assignment``
+    runs them (after its solutions are cleared): answer cells get the answer prompt, hidden tests go, cells are
+    locked, checksums computed, and the metadata validated."""
+    try:
+        from nbgrader.nbgraderformat import MetadataValidator, ValidationError
+        from nbgrader.preprocessors import (
+            ClearHiddenTests,
+            ClearMarkScheme,
+            ClearSolutions,
+            ComputeChecksums,
+            LockCells,
+        )
+    except ImportError as error:  # pragma: no cover - nbgrader is a dependency of the student edition
+        raise ImportError("the student edition needs nbgrader: install aecore with the grading extra "
+                          "(pip install -c constraints.txt -e '.[grading]')") from error
+    resources: dict = {"language": nb.metadata.get("kernelspec", {}).get("language", "python")}
+    clear = ClearSolutions()
+    for index, cell in enumerate(nb.cells):
+        if is_answer_cell(cell):  # the code cells' regions are already stubs, with their own messages
+            clear.preprocess_cell(cell, resources, index)
+    for step in (ClearHiddenTests(), ClearMarkScheme(), LockCells(), ComputeChecksums()):
+        nb, resources = step.preprocess(nb, resources)
+    try:
+        MetadataValidator().validate_nb(nb)
+    except ValidationError as error:
+        raise MarkupError(f"nbgrader rejects the student notebook: {error}") from None
 
 
 def _glue_name(role_text: str) -> str:
@@ -265,16 +339,24 @@ def student_markdown(text: str) -> str:
     return GLUE_ROLE.sub(lambda m: f"[your value: {_glue_name(m.group(2))}]", "".join(out))
 
 
-def student_notebook(nb, name: str = "notebook") -> nbformat.NotebookNode:
-    """The student version of the solution notebook ``nb`` (not changed); ``name`` labels errors."""
-    student = copy.deepcopy(nb)
-    cells = []
+def course_source(nb, name: str = "notebook") -> nbformat.NotebookNode:
+    """The nbgrader *source* form of the solution notebook ``nb`` (not changed), for a course that runs
+    nbgrader itself: its solutions, hidden tests and model answers kept, the book's own cells dropped,
+    glue roles in markdown replaced by placeholders, outputs cleared. ``nbgrader generate_assignment`` turns
+    it into a release like :func:`student_notebook` (with nbgrader's own stubs). ``name`` labels errors
+    (:class:`MarkerError`, :class:`MarkupError`)."""
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             try:
-                regions = find_regions(cell.source)
+                find_regions(cell.source)
             except MarkerError as error:
                 raise MarkerError(f"{name}, cell {index} (id {cell.get('id')!r}): {error}") from None
+    problems = markup_problems(nb)
+    if problems:
+        raise MarkupError(f"{name}: " + "; ".join(problems))
+    course = copy.deepcopy(nb)
+    cells = []
+    for cell in nb.cells:
         if is_book_only(cell):
             continue
         cell = copy.deepcopy(cell)
@@ -282,20 +364,46 @@ def student_notebook(nb, name: str = "notebook") -> nbformat.NotebookNode:
             _set_tags(cell, [tag for tag in _tags(cell) if tag not in DROP_TAGS + (STUDENT_KEEP,)])
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-            if regions:
-                cell.source = student_source(cell.source)
-                _set_tags(cell, _tags(cell) + [tag for tag in EXERCISE_TAGS if tag not in _tags(cell)])
         elif cell.cell_type == "markdown":
             cell.source = student_markdown(cell.source)
         cells.append(cell)
-    student.cells = cells
+    course.cells = cells
+    nbformat.validate(course)
+    return course
+
+
+def student_notebook(nb, name: str = "notebook") -> nbformat.NotebookNode:
+    """The student version of the solution notebook ``nb`` (not changed), in nbgrader's release form;
+    ``name`` labels errors (:class:`MarkerError`, :class:`MarkupError`)."""
+    student = course_source(nb, name)
+    for cell in student.cells:
+        if cell.cell_type != "code":
+            continue
+        if find_regions(cell.source):
+            added = [EXERCISE_TAG] + ([RAISES] if raises_itself(cell.source) else [])
+            cell.source = student_source(cell.source)
+            _set_tags(cell, _tags(cell) + [tag for tag in added if tag not in _tags(cell)])
+        elif is_test_cell(cell):
+            _set_tags(cell, _tags(cell) + [tag for tag in TEST_TAGS if tag not in _tags(cell)])
+    _nbgrader_release(student)
     nbformat.validate(student)
     return student
 
 
 def exercise_cells(nb) -> list[int]:
     """The indices of the exercise cells of a student notebook."""
-    return [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and "exercise" in _tags(cell)]
+    return [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and EXERCISE_TAG in _tags(cell)]
+
+
+def check_cells_after(nb, exercise: int) -> list[int]:
+    """The indices of the test cells that follow the exercise cell ``exercise`` of a notebook (source or
+    student)."""
+    found = []
+    for index in range(exercise + 1, len(nb.cells)):
+        if not is_test_cell(nb.cells[index]):
+            break
+        found.append(index)
+    return found
 
 
 def has_regions(nb) -> bool:
@@ -305,7 +413,7 @@ def has_regions(nb) -> bool:
 
 def insert_solutions(student_nb, source_nb) -> nbformat.NotebookNode:
     """A copy of ``student_nb`` whose exercise cells have the solution regions of ``source_nb``'s cells of
-    the same id back in place of their stubs (and the source's tags); ValueError if a cell has no
+    the same id back in place of their stubs (and the source's metadata); ValueError if a cell has no
     counterpart or a different number of stubs than the source has regions."""
     by_id = {cell.get("id"): cell for cell in source_nb.cells}
     solved = copy.deepcopy(student_nb)
@@ -324,8 +432,7 @@ def insert_solutions(student_nb, source_nb) -> nbformat.NotebookNode:
             out.append(region)
             position = line + 2
         cell.source = "".join(out + lines[position:])
-        source_tags = _tags(source)
-        _set_tags(cell, [tag for tag in _tags(cell) if tag not in EXERCISE_TAGS or tag in source_tags])
+        cell.metadata = copy.deepcopy(source.metadata)  # the source's tags and nbgrader metadata, no checksum
     return solved
 
 
@@ -354,7 +461,7 @@ def make_student(notebooks: list[Path], out: Path) -> list[Path]:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))  # beside out: same file system
     try:
-        folder = staging / "notebooks"
+        folder, course = staging / "notebooks", staging / COURSE_SOURCE
         folder.mkdir()
         written = []
         for path in notebooks:
@@ -362,15 +469,17 @@ def make_student(notebooks: list[Path], out: Path) -> list[Path]:
             student = for_students(student_notebook(nb, name=_display(path)))  # installs the student package
             nbformat.write(student, folder / path.name, version=4)
             written.append(folder / path.name)
+            (course / path.stem).mkdir(parents=True)
+            nbformat.write(course_source(nb, name=_display(path)), course / path.stem / path.name, version=4)
         write_zip(staging / ZIP_NAME, written)
-        # everything succeeded: move into place (the zip atomically, the folder by two renames)
+        # everything succeeded: move into place (the zip atomically, each folder by two renames)
         out.mkdir(exist_ok=True)
-        target = out / "notebooks"
-        if target.exists():
-            target.rename(staging / "previous")  # removed with the staging folder
-        folder.rename(target)
+        for name in ("notebooks", COURSE_SOURCE):
+            if (out / name).exists():
+                (out / name).rename(staging / f"previous-{name}")  # removed with the staging folder
+            (staging / name).rename(out / name)
         os.replace(staging / ZIP_NAME, out / ZIP_NAME)
-        return [target / p.name for p in written]
+        return [out / "notebooks" / p.name for p in written]
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -388,10 +497,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         written = make_student(notebooks, args.out)
-    except MarkerError as error:
+    except (MarkerError, MarkupError) as error:
         print(f"make_student: {error}; nothing written", file=sys.stderr)
         return 1
-    exercises = sum(len(exercise_cells(nbformat.read(p, as_version=4))) for p in written)
-    print(f"make_student: {len(written)} student notebook(s), {exercises} exercise cell(s), in "
-          f"{args.out / 'notebooks'}; archive {args.out / ZIP_NAME}")
+    students = [nbformat.read(p, as_version=4) for p in written]
+    exercises = sum(len(exercise_cells(nb)) for nb in students)
+    graded = [nbgrader(cell) for nb in students for cell in nb.cells if nbgrader(cell).get("grade")]
+    points = sum(meta["points"] for meta in graded)
+    print(f"make_student: {len(written)} student notebook(s), {exercises} exercise cell(s), {len(graded)} graded "
+          f"cell(s) worth {points:g} points, in {args.out / 'notebooks'}; archive {args.out / ZIP_NAME}; "
+          f"nbgrader source folders in {args.out / COURSE_SOURCE}")
     return 0

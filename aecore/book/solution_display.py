@@ -4,7 +4,9 @@ Used by the Sphinx extension ``book/_ext/solution_regions.py``. The lab notebook
 student writes with ``### BEGIN SOLUTION`` (or ``### BEGIN SOLUTION: <hint>``) and ``### END
 SOLUTION`` (:mod:`aecore.book.notebook_format`; the student edition cuts those regions out). On the
 book's pages the marker lines are bookkeeping: :func:`show_solution_regions` drops them from every
-notebook code cell's displayed source and highlights the lines between them instead. The regions are
+notebook code cell's displayed source and highlights the lines between them instead. A test cell's
+hidden cases (``### BEGIN HIDDEN TESTS`` to ``### END HIDDEN TESTS``, for the grader) are not shown
+at all: the book shows the check a student runs. The regions are
 parsed by the student edition's own parser (:func:`aecore.book.notebook_format.find_regions`), so the
 two never disagree.
 """
@@ -13,13 +15,27 @@ from __future__ import annotations
 
 from docutils import nodes
 
-from .notebook_format import find_regions
+from .notebook_format import HIDDEN_BEGIN, HIDDEN_END, find_regions
+
+
+def without_hidden_tests(text: str) -> str:
+    """``text`` without its hidden-test regions, marker lines included (unchanged if it has none)."""
+    kept, hidden = [], False
+    for line in text.splitlines(keepends=True):
+        if line.strip() == HIDDEN_BEGIN:
+            hidden = True
+        elif line.strip() == HIDDEN_END and hidden:
+            hidden = False
+        elif not hidden:
+            kept.append(line)
+    return text if len(kept) == len(text.splitlines(keepends=True)) else "".join(kept).rstrip("\n")
 
 
 def displayed_source(text: str) -> tuple[str, list[int]]:
-    """A code cell's ``text`` without its solution marker lines, and the 1-based numbers (in the
-    returned text) of the lines that were inside a region. Text without regions comes back unchanged
-    with no lines; unbalanced markers raise ``MarkerError`` naming the line."""
+    """A code cell's ``text`` without its solution marker lines and hidden tests, and the 1-based numbers
+    (in the returned text) of the lines that were inside a solution region. Text without regions comes back
+    unchanged with no lines; unbalanced markers raise ``MarkerError`` naming the line."""
+    text = without_hidden_tests(text)
     regions = find_regions(text)
     if not regions:
         return text, []
@@ -46,10 +62,11 @@ def show_solution_regions(app, doctree: nodes.document) -> None:
         if not _is_cell_source(block):
             continue
         text, inside = displayed_source(block.astext())
-        if not inside:
+        if text == block.astext():
             continue
         # the HTML writer highlights rawsource, and only when it equals the text
         block.rawsource = text
         del block[:]
         block.append(nodes.Text(text))
-        block["highlight_args"] = {**block.get("highlight_args", {}), "hl_lines": inside}
+        if inside:
+            block["highlight_args"] = {**block.get("highlight_args", {}), "hl_lines": inside}

@@ -43,6 +43,13 @@ def test_displayed_source_handles_several_regions_and_leaves_other_cells_alone()
         "x = 1  # ### BEGIN SOLUTION is only a marker on a line of its own", [])
 
 
+def test_the_hidden_tests_of_a_test_cell_are_not_shown():
+    cell = ('exercises.check_area(area)\n### BEGIN HIDDEN TESTS\nexercises.check_area(area, cases="hidden")\n'
+            "### END HIDDEN TESTS")
+    assert regions_ext.displayed_source(cell) == ("exercises.check_area(area)", [])
+    assert regions_ext.displayed_source(CELL + "\n" + cell)[0].endswith("print(area(3))\nexercises.check_area(area)")
+
+
 def test_unbalanced_markers_are_named_not_shown():
     with pytest.raises(ValueError, match="line 1"):
         regions_ext.displayed_source("### BEGIN SOLUTION\nx = 1")
@@ -61,7 +68,11 @@ def test_a_built_page_shows_the_region_highlighted_without_markers(tmp_path):
     """))
     (book / "_toc.yml").write_text("format: jb-book\nroot: lab\n")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Lab"), nbformat.v4.new_code_cell(CELL),
-                                         nbformat.v4.new_code_cell("### not a marker\nx = 1")])
+                                         nbformat.v4.new_code_cell("### not a marker\nx = 1"),
+                                         nbformat.v4.new_code_cell("print(area(2))\n### BEGIN HIDDEN TESTS\n"
+                                                                   "print(area(5))\n### END HIDDEN TESTS"),
+                                         nbformat.v4.new_markdown_cell("> **Question.** Why is the area 4?"),
+                                         nbformat.v4.new_markdown_cell("**Observation.** Two times two.")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, book / "lab.ipynb")
     result = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(book)],
@@ -72,3 +83,9 @@ def test_a_built_page_shows_the_region_highlighted_without_markers(tmp_path):
     highlighted = [re.sub(r"<[^>]+>", "", line.split("\n")[0]).strip() for line in page.split('<span class="hll">')[1:]]
     assert highlighted == ["squared = side * side", "return squared"]  # the region's two lines, and only those
     assert "not a marker" in page  # a comment that only looks like one stays
+    text = re.sub(r"<[^>]+>", "", page)  # the code as shown, without Pygments' spans
+    assert "print(area(2))" in text and "HIDDEN" not in text and "area(5)" not in text  # no hidden tests
+    # an observation's question (the notebooks' plain Markdown) is a quote block above the model answer
+    question = re.search(r"<blockquote>\s*<div><p><strong>Question\.</strong> Why is the area 4\?</p>\s*</div>"
+                         r"</blockquote>\s*<p><strong>Observation\.</strong> Two times two\.</p>", page)
+    assert question, page[page.find("Question") - 300:page.find("Question") + 300]

@@ -3,10 +3,14 @@
 For each notebook with solution regions, its student version (aecore.book.edition) is executed cell
 by cell in one kernel, "stop and continue":
 
-- an exercise cell must raise NotImplementedError with the message of one of its stubs; the source
-  notebook's version of that cell (the solution in) is then executed in the same kernel, and the walk
-  goes on. Torch's, NumPy's and Python's global random states are put back as they were before the
-  exercise cell, so running a cell twice changes no random draw of the cells after it;
+- an exercise cell (it defines the functions, with stubs) must run, unless the student edition tagged it
+  ``raises-exception`` (a stub outside any function), in which case it must raise NotImplementedError
+  with the message of one of its stubs; each of its test cells (the check of one function) must then
+  stop with NotImplementedError naming one of the exercise cell's stubs. The source notebook's version
+  of the exercise cell (the solution in) is then executed in the same kernel, the student's test cells
+  again, which must now pass and print their verdict, and the walk goes on. Torch's, NumPy's and
+  Python's global random states are put back as they were before the exercise cell, so running cells
+  twice changes no random draw of the cells after them;
 - every other cell must run without error;
 - the source notebook's book-only cells that glue values (those whose outputs in the source's own run
   hold glue records) are executed at their original positions.
@@ -47,6 +51,7 @@ from nbclient.exceptions import CellExecutionError
 from nbformat import v4
 
 from aecore.book import edition as ms
+from aecore.book.notebook_format import RAISES
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 NOTEBOOKS_DIR = ROOT / "notebooks"
@@ -252,10 +257,13 @@ def test_the_notebook_runs_top_to_bottom(path):
 
 def walk_steps(source, executed_source, student):
     """The cells the walk executes, in order, as ``(kind, label, cell)``; kind is ``student``,
-    ``exercise``, ``solution``, ``glue`` (a book-only cell of the source that glues), ``save`` or
-    ``restore`` (the random states around an exercise)."""
+    ``exercise``, ``stop`` (a test cell while the stubs are in place), ``solution``, ``check`` (a test cell
+    after the solution), ``glue`` (a book-only cell of the source that glues), ``save`` or ``restore`` (the
+    random states around an exercise)."""
     student_index = {cell.get("id"): i for i, cell in enumerate(student.cells)}
     exercises = {student.cells[i].get("id") for i in ms.exercise_cells(student)}
+    tests = {student.cells[j].get("id"): student.cells[i].get("id")
+             for i in ms.exercise_cells(student) for j in ms.check_cells_after(student, i)}
     steps = []
     for index, cell in enumerate(source.cells):
         cell_id = cell.get("id")
@@ -264,16 +272,26 @@ def walk_steps(source, executed_source, student):
                 steps.append(("glue", f"source cell {index} (id {cell_id!r}, book-only, glues)", copy.deepcopy(cell)))
             continue
         assert cell_id in student_index, f"source cell {index} (id {cell_id!r}) is missing from the student notebook"
+        if cell_id in tests:
+            continue  # run with its exercise cell
         mine = copy.deepcopy(student.cells[student_index[cell_id]])
         label = f"student cell {student_index[cell_id]} (id {cell_id!r})"
         if cell_id in exercises:
+            checks = [(f"student cell {j} (id {student.cells[j].get('id')!r}, the check of {label})",
+                       student.cells[j]) for j in ms.check_cells_after(student, student_index[cell_id])]
+            assert checks, f"{label}: an exercise cell without a test cell after it"
             steps.append(("save", "saving the random states", v4.new_code_cell(SAVE_RANDOM_STATE)))
             steps.append(("exercise", label, mine))
+            steps += [("stop", check_label, copy.deepcopy(check)) for check_label, check in checks]
             steps.append(("restore", "restoring the random states", v4.new_code_cell(RESTORE_RANDOM_STATE)))
             solution = copy.deepcopy(cell)
             solution.outputs, solution.execution_count = [], None
             solution["id"] = f"{cell_id}-solution"  # the walk's cells keep unique ids
             steps.append(("solution", f"source cell {index} (id {cell_id!r}, the solution of {label})", solution))
+            for check_label, check in checks:
+                again = copy.deepcopy(check)
+                again["id"] = f"{check.get('id')}-again"
+                steps.append(("check", f"{check_label}, after the solution", again))
         else:
             steps.append(("student", label, mine))
     return steps
@@ -295,18 +313,22 @@ def test_the_student_notebook_stops_only_at_its_exercises_and_the_solutions_give
     walk = v4.new_notebook(cells=[cell for _, _, cell in steps], metadata=copy.deepcopy(student.metadata))
     client = client_for(walk)
     found = {}
+    messages: list[str] = []
     with client.setup_kernel(env=kernel_env()):
         for position, (kind, label, cell) in enumerate(steps):
             error = run_cell(client, cell, position)
             where = f"{path.name}, {label}"
             if kind == "exercise":
                 messages = ms.exercise_messages(cell.source)
-                assert error is not None, f"{where}: the exercise cell ran without error; it must stop at its stub"
+            if kind == "stop" or (kind == "exercise" and RAISES in cell.metadata.get("tags", [])):
+                assert error is not None, f"{where}: ran without error; it must stop at a stub of its exercise"
                 assert error.get("ename") == "NotImplementedError" and error.get("evalue") in messages, (
-                    f"{where}: the exercise cell must raise NotImplementedError with one of {messages}, "
-                    f"raised {_describe(error)}")
+                    f"{where}: must raise NotImplementedError with one of {messages}, raised {_describe(error)}")
                 continue
             assert error is None, f"{where} fails: {_describe(error)}"
+            if kind == "check":  # the self-check prints its verdict
+                printed = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+                assert "✓" in printed, f"{where}: no verdict printed, only {printed!r}"
             found.update(glued(cell))
 
     assert sorted(found) == sorted(expected), (
