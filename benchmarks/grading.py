@@ -52,12 +52,7 @@ MISTAKES = {
 
 def source_notebook() -> nbformat.NotebookNode:
     """Lab 1's source notebook with its nbgrader markup."""
-    nb = nbformat.read(REPO_ROOT / "notebooks" / f"{LAB}.ipynb", as_version=4)
-    if not markup.tests(nb):
-        # CONTRACT STAND-IN: remove once the notebooks carry obs's nbgrader markup.
-        from tests.grading.standins import mark_up
-        nb = mark_up(nb)
-    return nb
+    return nbformat.read(REPO_ROOT / "notebooks" / f"{LAB}.ipynb", as_version=4)
 
 
 def _changed(nb: nbformat.NotebookNode, grade_id: str | None, source: str | None, stub: bool = False
@@ -128,17 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         source.parent.mkdir()
         nbformat.write(nb, source)
         kinds = write_class(tmp / "submissions", nb, args.students)
-        build = None
-        try:
-            from aecore.book.student_package import write_package  # noqa: F401  (the real grading build)
-        except ImportError:
-            # CONTRACT STAND-IN: remove once aecore.book.student_package.write_package exists.
-            from tests.grading.standins import write_package_standin as build
         load_before = os.getloadavg()
         start = time.perf_counter()
         limits = Limits()
-        summary = grade(tmp / "submissions", tmp / "out", [source], workers=args.workers, limits=limits,
-                        **({"build": build} if build else {}))
+        summary = grade(tmp / "submissions", tmp / "out", [source], workers=args.workers, limits=limits)
         seconds = time.perf_counter() - start
         problems = check(summary.results, kinds)
         counts = {k: sum(1 for v in kinds.values() if v[0] == k) for k in ("right", "mistake", "stub")}

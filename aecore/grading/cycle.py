@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,12 +38,38 @@ from .submissions import Submission, collect
 NOTEBOOKS = config.REPO_ROOT / "notebooks"
 
 
-def grading_build(out: Path) -> Path:
-    """The grading build: the student package with its hidden cases, written into ``out``; the folder to put on
-    ``sys.path`` (it holds ``aecore/``)."""
+def earlier_labs(notebooks: Iterable[Path]) -> list[str]:
+    """The lab modules (``"lab1"``) whose exercises the ``notebooks`` import from :mod:`aecore.lessons` (Lab 3's
+    ``from aecore.lessons import bce_per_image`` -> ``["lab1"]``), in book order."""
+    import ast
+
+    import nbformat
+
+    from ..exercises import EXERCISES, LAB_MODULES
+
+    names: set[str] = set()
+    for path in notebooks:
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError:
+                continue
+            names |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                      and node.module == "aecore.lessons" for alias in node.names}
+    labs = {EXERCISES[name].lab for name in names if name in EXERCISES}
+    return [lab for lab in LAB_MODULES if lab in labs]
+
+
+def grading_build(out: Path, released: Sequence[str] = ()) -> Path:
+    """The grading build: the student package with its hidden cases and the references of the ``released`` labs
+    (the earlier labs whose functions the graded labs import, so that a Lab 3 submission is graded with Lab 1's
+    reference ``bce_per_image``, not with a Lab 1 exercise it may have got wrong), written into ``out``; the folder
+    to put on ``sys.path`` (it holds ``aecore/``)."""
     from ..book.student_package import write_package  # type: ignore[import-not-found, unused-ignore]
 
-    written = Path(write_package(out, hidden_cases=True))
+    written = Path(write_package(out, released=released, hidden_cases=True))
     return written if (written / "aecore").is_dir() else written.parent
 
 
@@ -114,14 +140,15 @@ def lab_sources(notebooks: Sequence[Path] | None) -> dict[str, Path]:
 
 
 def grade(submissions: Path, out: Path, notebooks: Sequence[Path] | None = None, *, workers: int | None = None,
-          limits: Limits | None = None, build: Callable[[Path], Path] = grading_build,
+          limits: Limits | None = None, build: Callable[[Path, Sequence[str]], Path] = grading_build,
           keep: Path | None = None, log: Callable[[str], None] = print) -> Summary:
     """Grade every submission under ``submissions`` (layouts: :mod:`aecore.grading.submissions`) against the source
     ``notebooks`` (default: ``notebooks/*.ipynb``) and write the report into ``out``. ``workers``: submissions
-    graded at once (default: half the CPUs, at least 1); ``build(folder)`` writes the grading build and returns the
-    folder to import it from; ``keep``: a folder to keep the nbgrader course and the graded notebooks in (else a
-    temporary folder, deleted afterwards). Raises GradingError or SubmissionsError before grading anything when
-    the set-up is wrong; a submission's own faults only cost its points."""
+    graded at once (default: half the CPUs, at least 1); ``build(folder, released)`` writes the grading build with
+    the references of the ``released`` labs (:func:`earlier_labs`) and returns the folder to import it from;
+    ``keep``: a folder to keep the nbgrader course and the graded notebooks in (else a temporary folder, deleted
+    afterwards). Raises GradingError or SubmissionsError before grading anything when the set-up is wrong; a
+    submission's own faults only cost its points."""
     start = time.perf_counter()
     limits = limits or Limits()
     sources = lab_sources(notebooks)
@@ -135,7 +162,7 @@ def grade(submissions: Path, out: Path, notebooks: Sequence[Path] | None = None,
     run.mkdir(parents=True, exist_ok=True)
     try:
         log(f"grading {len(found)} submissions of {', '.join(graded_labs)} in {run}, {workers} at a time")
-        package = build(run / "build")
+        package = build(run / "build", earlier_labs(sources[name] for name in graded_labs))
         script = install_script(run)
         labs = make_course(run / "course", {name: sources[name] for name in graded_labs}, limits)
         hidden = tuple(instructor_folders()) + (run.resolve(),)

@@ -16,7 +16,6 @@ from aecore.config import REPO_ROOT
 from aecore.grading import markup
 from aecore.grading.cycle import grade
 from aecore.grading.sandbox import Limits
-from tests.grading.standins import marked_up_notebooks, write_package_standin
 
 pytestmark = pytest.mark.xdist_group("grading")
 
@@ -58,7 +57,7 @@ def _function(name: str, args: str, body: str, top: str = "") -> str:
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("grading")
-    lab1_path, lab3_path = marked_up_notebooks(tmp / "source", [LAB1, LAB3])
+    lab1_path, lab3_path = (REPO_ROOT / "notebooks" / f"{lab}.ipynb" for lab in (LAB1, LAB3))
     lab1, lab3 = (nbformat.read(p, as_version=4) for p in (lab1_path, lab3_path))
     outside = tmp / "outside.txt"
     leak = (f"    import aecore, os\n"
@@ -108,7 +107,7 @@ def graded(tmp_path_factory):
         nbformat.write(nb, folder / student / f"{lab}.ipynb")
     (folder / "ivan").mkdir()
     (folder / "ivan" / f"{LAB1}.ipynb").write_text('{"cells": [ this is not JSON')
-    summary = grade(folder, tmp / "out", [lab1_path, lab3_path], workers=2, build=write_package_standin,
+    summary = grade(folder, tmp / "out", [lab1_path, lab3_path], workers=2,
                     keep=tmp / "run", log=lambda s: None,
                     limits=Limits(cell_seconds=20, memory_bytes=6 * 2 ** 30, submission_seconds=600))
     with open(summary.grades, newline="", encoding="utf-8") as fh:
@@ -193,5 +192,8 @@ def test_the_report_lists_everyone_with_feedback_and_answer_pages(graded):
         assert text.startswith(f"# Feedback for {student}")
     assert (summary.feedback / "alice" / f"{LAB3}.html").is_file()
     page = (summary.answers / LAB3 / "observation-1.html").read_text()
-    assert "alice" in page and "bob" in page and "Question 1." in page
+    question = next(c.source for c in nbformat.read(REPO_ROOT / "notebooks" / f"{LAB3}.ipynb", as_version=4).cells
+                    if c.get("id") == "cell-06-question")
+    assert "alice" in page and "bob" in page and "**Question.**" in question
+    assert question.split("**Question.**")[1].split("?")[0].strip() in page
     assert "<em>no answer</em>" in page   # carol's
