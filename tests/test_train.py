@@ -274,11 +274,13 @@ def test_image_training_uses_channels_last_on_cpu_and_ends_in_the_default_layout
 def test_cache_key_covers_schema_model_hparams_every_config_field_objective_and_data(tiny_images, monkeypatch):
     cfg = TrainConfig(epochs=2)
     key = train.cache_key(small_vae(), tiny_images, None, cfg, ELBO)
-    assert cache.CACHE_SCHEMA == 3
+    assert cache.CACHE_SCHEMA == 4
     assert key == cache.key_of({"schema": cache.CACHE_SCHEMA, "model": "VAE", "hparams": small_vae().hparams,
                                 "config": dataclasses.asdict(cfg),
                                 "loss": {"name": "negative_elbo", "identity": function_identity(ELBO)},
-                                "data": {"train": train.data_fingerprint(tiny_images), "val": None}})
+                                "data": {"train": train.data_fingerprint(tiny_images), "val": None},
+                                "versions": cache.keys.library_versions(),
+                                "code": cache.keys.code_fingerprints(small_vae()), "token": None})
     changes = {"epochs": 3, "batch_size": 64, "lr": 2e-3, "weight_decay": 1e-4, "hflip": True,
                "lr_schedule": "cosine", "warmup": 0.1, "seed": 1}
     assert set(changes) == {f.name for f in dataclasses.fields(TrainConfig)}  # every field counts, at any value
@@ -445,13 +447,13 @@ def test_a_cache_file_of_schema_2_is_refused_and_the_model_retrained(tiny_images
     del old["loss"]
     torch.save(old, path)
     with pytest.raises(cache.CacheFileError, match=r"has cache schema 2 \(its objective was a TrainConfig field.*"
-                                                   r"this aecore reads schema 3"):
+                                                   r"this aecore reads schema 4"):
         cache.read_model_file(path)
     with pytest.warns(UserWarning, match=r"could not be used \(CacheFileError: .*cache schema 2.*\); retraining it"):
         history = train.fit_or_load("tiny", small_ae(), tiny_images, None, cfg, loss=BCE, device=CPU,
                                     cache_dir=tmp_path, progress=False)
     assert not history.from_cache
-    assert cache.read_model_file(path)["schema"] == 3  # the retrained model replaced it
+    assert cache.read_model_file(path)["schema"] == 4  # the retrained model replaced it
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert train.fit_or_load("tiny", small_ae(), tiny_images, None, cfg, loss=BCE, device=CPU, cache_dir=tmp_path,
