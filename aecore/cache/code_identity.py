@@ -42,6 +42,7 @@ import enum
 import functools
 import hashlib
 import importlib.metadata
+import inspect
 import linecache
 import os
 import random
@@ -148,7 +149,10 @@ def library_version(top: str) -> str:
 
 
 def _module_of(obj: Any) -> str:
+    """The module ``obj`` was defined in; ``"<run time>"`` for a function made by exec without a module name."""
     module = getattr(obj, "__module__", None)
+    if isinstance(obj, types.FunctionType) and not isinstance(module, str):
+        return "<run time>"
     if not isinstance(module, str):
         module = type(obj).__module__
     return module or "__main__"
@@ -178,7 +182,8 @@ def _code(code: types.CodeType, doc: str | None = None) -> dict[str, Any]:
     return {"bytecode": code.co_code.hex(), "consts": [_constant(c) for c in consts], "names": list(code.co_names),
             "varnames": list(code.co_varnames), "freevars": list(code.co_freevars),
             "cellvars": list(code.co_cellvars), "argcount": code.co_argcount,
-            "posonly": code.co_posonlyargcount, "kwonly": code.co_kwonlyargcount, "flags": code.co_flags}
+            "posonly": code.co_posonlyargcount, "kwonly": code.co_kwonlyargcount,
+            "flags": code.co_flags & ~inspect.CO_NESTED}  # defined inside another function or not: the same code
 
 
 def _constant(const: Any) -> Any:
@@ -189,8 +194,8 @@ def _constant(const: Any) -> Any:
         if isinstance(const, frozenset):
             return {"frozenset": sorted(items, key=lambda item: stable_hash(item))}
         return {"tuple": items}
-    if isinstance(const, float) or isinstance(const, complex):
-        return {type(const).__name__: repr(const)}  # 1.0 and 1 (and -0.0 and 0.0) stay apart
+    if isinstance(const, complex):
+        return {"complex": repr(const)}
     if isinstance(const, bytes):
         return {"bytes": const.hex()}
     if const is Ellipsis:
@@ -244,7 +249,7 @@ class _Describer:
 
     def describe(self, value: Any, path: str, depth: int = 0) -> Any:
         if isinstance(value, _PLAIN):
-            return value if not isinstance(value, float) else {"float": repr(value)}
+            return value
         if depth > MAX_DEPTH:
             return self._undescribable(value, path, f"it is nested more than {MAX_DEPTH} levels deep")
         if type(value) in (tuple, frozenset):  # immutable: described where met (a cycle passes a mutable object)
