@@ -198,9 +198,28 @@ def test_evaluation_with_input_noise_is_deterministic_and_harder(tiny_images):
 
 
 def test_divergence_is_reported(tiny_images):
-    with pytest.raises(FloatingPointError, match="learning rate"):
+    with pytest.raises(FloatingPointError, match=r"diverged at epoch \d, step 1 of 1: the loss became NaN.*learning rate"):
         train.train(small_ae(), tiny_images, None, TrainConfig(epochs=3, lr=1e12), loss=MSE, device=CPU,
                     progress=False)
+
+
+def test_a_loss_that_is_nan_from_the_first_batch_is_blamed_at_once_not_the_learning_rate(tiny_images, tmp_path):
+    """Issue 33: a student's loss that is NaN before any update (the log of a negative number) stops at the first
+    step, and the message points at the objective, not at the learning rate."""
+    calls = []
+
+    def log_of_a_difference(model, x, y):
+        calls.append(1)
+        return torch.log(torch.sigmoid(model(x)) - x).flatten(1).sum(1)
+
+    with pytest.raises(FloatingPointError) as raised:
+        train.fit_or_load("nan", small_ae(), tiny_images, None, TrainConfig(epochs=3, batch_size=16),
+                          loss=log_of_a_difference, device=CPU, cache_dir=tmp_path, progress=False)
+    message = str(raised.value)
+    assert "first batch" in message and "learning rate is not the cause" in message
+    assert "log_of_a_difference" in message and "batch_losses" in message
+    assert len(calls) == 2  # the load check's probe, then one training step: not the whole epoch
+    assert not list(tmp_path.glob("*.pt"))
 
 
 # ------------------------------------------------------------------------------ fit_or_load

@@ -114,10 +114,16 @@ def is_library_module(name: str) -> bool:
     module = sys.modules.get(name) or sys.modules.get(top)
     file = getattr(module, "__file__", None)
     if file:
-        path = os.path.realpath(file)
-        return any(path.startswith(folder) for folder in _library_folders())
+        return _is_library_file(file)
     # no file: a built-in or frozen module of the standard library, or code made at run time (followed)
     return top in sys.stdlib_module_names or top in sys.builtin_module_names
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_library_file(file: str) -> bool:
+    """Whether ``file`` lies in the standard library or a site-packages folder."""
+    path = os.path.realpath(file)
+    return any(path.startswith(folder) for folder in _library_folders())
 
 
 @functools.cache
