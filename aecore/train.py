@@ -30,13 +30,13 @@ from .cache import (
     describe_run,
     fetch_into_cache,
     key_of,
+    load_check,
     model_file_name,
     models_dir,
     read_model_file,
     record_use,
     save_model_file,
 )
-from .cache import load_check
 from .cache._once import warn_once
 from .cache.code_identity import stale_source_files
 from .cache.model_files import CacheWriteError, non_finite, remove_stale_temp_files

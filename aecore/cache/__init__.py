@@ -4,8 +4,8 @@
   (:func:`cache_key`, :data:`CACHE_SCHEMA`), the model file's name (:func:`model_file_name`);
 * :mod:`~aecore.cache.code_identity`: the identity of an objective, read from the objects in memory,
   part of the key (:func:`function_identity`, :class:`UndescribableValueError`);
-* :mod:`~aecore.cache.load_check`: the check a model passes before it is loaded (:func:`~aecore.cache.load_check.measure`,
-  :func:`~aecore.cache.load_check.compare`);
+* :mod:`~aecore.cache.load_check`: the check a model passes before it is loaded
+  (:func:`~aecore.cache.load_check.measure`, :func:`~aecore.cache.load_check.compare`);
 * :mod:`~aecore.cache.model_files`: the self-describing model file (:func:`save_model_file`,
   :func:`read_model_file`), its atomic writing (:class:`CacheWriteError`, :func:`remove_stale_temp_files`) and the
   inventory of the cache (:func:`list_models`);
@@ -45,8 +45,8 @@ from .model_files import (
 from .usage import read_usage, record_use
 
 __all__ = [
-    "CACHE_SCHEMA", "KEY_FIELDS", "MODEL_FILE_SUFFIX", "cache_key", "data_fingerprint", "describe_run", "key_of", "loss_description",
-    "model_file_name", "models_dir",
+    "CACHE_SCHEMA", "KEY_FIELDS", "MODEL_FILE_SUFFIX", "cache_key", "data_fingerprint", "describe_run", "key_of",
+    "loss_description", "model_file_name", "models_dir",
     "describe_function", "function_identity", "UndescribableValueError",
     "CacheFileError", "CacheWriteError", "cached_files", "check_cache_file", "list_models", "read_model_file",
     "remove_stale_temp_files", "save_model_file", "summarize",

@@ -21,7 +21,8 @@ imported still runs its old code, and the key follows that code):
   dataclasses, ``SimpleNamespace``\\ s and other instances by their class and state; dicts,
   lists and tuples element by element; sets whatever their order;
 * code of installed libraries (the standard library, site-packages: torch, numpy, ...) by its
-  qualified name and the library's version, never by reading it.
+  qualified name, never by reading it; the versions of the libraries reached are part of the key
+  (:func:`describe_with_libraries`, :func:`aecore.cache.keys.describe_run`), so an upgrade changes it.
 
 Where the description meets a value it cannot describe (an open file, a random generator, a
 C object without visible state), it raises :class:`UndescribableValueError`, naming the value and
@@ -42,6 +43,7 @@ import enum
 import functools
 import hashlib
 import importlib.metadata
+import importlib.util
 import inspect
 import linecache
 import os
@@ -59,7 +61,8 @@ import torch
 
 from ..utils import stable_hash
 
-__all__ = ["function_identity", "describe_function", "describe_value", "UndescribableValueError",
+__all__ = ["function_identity", "describe_function", "describe_value", "describe_with_libraries",
+           "UndescribableValueError",
            "library_version", "is_library_module", "stale_source_files"]
 
 _PLAIN = (bool, int, float, str, type(None))
@@ -100,6 +103,13 @@ def describe_function(fn: Callable, *, token: str | None = None, root: str = "lo
 def describe_value(value: Any, *, root: str = "value", token: str | None = None) -> Any:
     """The description of any value, as the key sees it (a function, a class, a tensor, a dataclass, ...)."""
     return _Describer(token is not None).describe(value, root)
+
+
+def describe_with_libraries(value: Any, *, root: str = "value", token: str | None = None) -> tuple[Any, set[str]]:
+    """:func:`describe_value`'s description of ``value`` and the libraries (top-level module names) it reaches,
+    whose versions the cache key holds (:func:`library_version`)."""
+    describer = _Describer(token is not None)
+    return describer.describe(value, root), describer.libraries
 
 
 # ----------------------------------------------------------------------------- libraries
@@ -169,11 +179,10 @@ def _qualified_name(obj: Any) -> str:
     return f"{_module_of(obj)}.{name}"
 
 
-def _external(obj: Any) -> dict[str, str]:
-    """A library's function, class or module: by qualified name and the library's version."""
+def _library_of(obj: Any) -> str:
+    """The top-level module name of the library ``obj`` (a module, function or class) belongs to."""
     module = obj.__name__ if isinstance(obj, types.ModuleType) else _module_of(obj)
-    key = "module" if isinstance(obj, types.ModuleType) else "external"
-    return {key: module if key == "module" else _qualified_name(obj), "library": library_version(module.split(".")[0])}
+    return module.split(".")[0]
 
 
 # ----------------------------------------------------------------------------- code objects
@@ -243,6 +252,38 @@ def _names_read(code: types.CodeType) -> tuple[set[str], set[tuple[str, ...]]]:
     return names, chains
 
 
+@functools.lru_cache(maxsize=4096)
+def _imports(code: types.CodeType) -> tuple[tuple[int, str, tuple[str, ...]], ...]:
+    """The imports made inside ``code`` (and its nested code): (level, module name, names imported from it),
+    e.g. ``(0, "pytorch_msssim", ("ssim",))`` for ``from pytorch_msssim import ssim``."""
+    found = []
+    for part in _code_objects(code):
+        instructions = list(dis.get_instructions(part))
+        for i, instruction in enumerate(instructions):
+            if instruction.opname != "IMPORT_NAME":
+                continue
+            level = instructions[i - 2].argval if i >= 2 and isinstance(instructions[i - 2].argval, int) else 0
+            names = []
+            for following in instructions[i + 1:]:
+                if following.opname == "IMPORT_FROM":
+                    names.append(following.argval)
+                elif following.opname not in ("STORE_FAST", "STORE_NAME", "STORE_GLOBAL", "STORE_DEREF", "COPY",
+                                               "SWAP", "POP_TOP"):
+                    break
+            found.append((level, instruction.argval, tuple(names)))
+    return tuple(sorted(set(found)))
+
+
+def _imported_module(level: int, name: str, fn: types.FunctionType) -> types.ModuleType | None:
+    """The module an import inside ``fn`` names (imported now if it was not yet: the function imports it anyway)."""
+    try:
+        absolute = importlib.util.resolve_name("." * level + name, fn.__globals__.get("__package__")) if level \
+            else name
+        return importlib.import_module(absolute)
+    except (ImportError, ValueError):
+        return None
+
+
 # ----------------------------------------------------------------------------- the describer
 
 class _Describer:
@@ -252,6 +293,7 @@ class _Describer:
         self.lenient = lenient  # a cache_token was given: undescribable values enter by type
         self.paths: dict[int, str] = {}  # id(object) -> the path where it was first described
         self.keep: list[Any] = []  # keeps described objects alive, so that their ids stay theirs
+        self.libraries: set[str] = set()  # the libraries met (top-level module names)
 
     def describe(self, value: Any, path: str, depth: int = 0) -> Any:
         if isinstance(value, _PLAIN):
@@ -267,7 +309,7 @@ class _Describer:
         self.keep.append(value)
         return self._describe_new(value, path, depth + 1)
 
-    def _describe_new(self, value: Any, path: str, depth: int) -> Any:  # noqa: C901 (one branch per kind)
+    def _describe_new(self, value: Any, path: str, depth: int) -> Any:
         d = self.describe
         if isinstance(value, (bytes, bytearray)):
             return {"bytes": hashlib.sha256(value).hexdigest()}
@@ -288,7 +330,7 @@ class _Describer:
         if value is Ellipsis or value is NotImplemented:
             return {"singleton": repr(value)}
         if isinstance(value, types.ModuleType):
-            return _external(value) if is_library_module(value.__name__) else {"module": value.__name__}
+            return self._external(value) if is_library_module(value.__name__) else {"module": value.__name__}
         if isinstance(value, random.Random):
             return {"random": _qualified_name(type(value)), "state": d(value.getstate(), f"{path} -> state", depth)}
         if isinstance(value, weakref.ref):
@@ -312,7 +354,8 @@ class _Describer:
         if isinstance(value, (types.BuiltinFunctionType, types.BuiltinMethodType)):
             owner = value.__self__
             if owner is None or isinstance(owner, (types.ModuleType, type)):
-                return {"builtin": _qualified_name(value), "library": library_version(_module_of(value).split(".")[0])}
+                self.libraries.add(_library_of(value))
+                return {"builtin": _qualified_name(value), "library": _library_of(value)}
             return {"builtin": value.__name__, "self": d(owner, f"{path} -> self", depth)}
         if isinstance(value, (types.MethodWrapperType, types.WrapperDescriptorType, types.MethodDescriptorType,
                               types.ClassMethodDescriptorType, types.GetSetDescriptorType,
@@ -328,6 +371,15 @@ class _Describer:
         return self._instance(value, path, depth)
 
     # ----------------------------------------------------------------- kinds of values
+
+    def _external(self, obj: Any) -> dict[str, str]:
+        """A library's function, class or module: by qualified name and library (its version is noted in
+        ``self.libraries``, for the key's ``versions``)."""
+        library = _library_of(obj)
+        self.libraries.add(library)
+        if isinstance(obj, types.ModuleType):
+            return {"module": obj.__name__, "library": library}
+        return {"external": _qualified_name(obj), "library": library}
 
     def _container(self, value: Any, path: str, depth: int) -> Any:
         """Tuples, lists, dicts and sets element by element (sets whatever their order); a subclass (a namedtuple,
@@ -362,13 +414,11 @@ class _Describer:
         if array.dtype.hasobject:
             return {"object array": list(array.shape),
                     "items": [self.describe(v, f"{path}[{i}]", depth) for i, v in enumerate(array.ravel().tolist())]}
-        data = np.ascontiguousarray(array)
-        return {"array": str(array.dtype), "shape": list(array.shape),
-                "sha256": hashlib.sha256(memoryview(data).cast("B")).hexdigest()}
+        return {"array": str(array.dtype), "shape": list(array.shape), "sha256": _sha256(array)}
 
     def _function(self, fn: types.FunctionType, path: str, depth: int) -> Any:
         if is_library_module(_module_of(fn)):
-            return _external(fn)
+            return self._external(fn)
         code = fn.__code__
         names, chains = _names_read(code)
         d = self.describe
@@ -386,6 +436,17 @@ class _Describer:
                 dotted = ".".join(chain[:i + 1])
                 if dotted not in used:
                     used[dotted] = d(value, f"{path} -> globals -> {dotted}", depth)
+        for level, module_name, imported in _imports(code):
+            module = _imported_module(level, module_name, fn)
+            label = f"import {'.' * level}{module_name}"
+            if module is None:
+                used[label] = {"not importable": module_name}
+                continue
+            used[label] = d(module, f"{path} -> {label}", depth)
+            if not is_library_module(module.__name__):
+                for name in imported:
+                    if hasattr(module, name):
+                        used[f"{label}.{name}"] = d(getattr(module, name), f"{path} -> {label}.{name}", depth)
         closure = {}
         for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
             try:
@@ -401,7 +462,7 @@ class _Describer:
 
     def _class(self, cls: type, path: str, depth: int) -> Any:
         if is_library_module(_module_of(cls)):
-            return _external(cls)
+            return self._external(cls)
         attributes = {}
         for name, value in sorted(vars(cls).items()):
             if name in _CLASS_BOOKKEEPING or (name.startswith("__") and name.endswith("__") and not callable(value)
@@ -442,9 +503,13 @@ def _tensor(tensor: torch.Tensor, path: str) -> dict[str, Any]:
         raw = t.view(torch.uint8) if t.dtype != torch.bfloat16 else t.view(torch.int16)
     else:
         raw = t
-    data = raw.numpy() if raw.numel() else np.zeros(0, np.uint8)
-    return {"tensor": str(tensor.dtype), "shape": list(tensor.shape),
-            "sha256": hashlib.sha256(memoryview(np.ascontiguousarray(data)).cast("B")).hexdigest()}
+    return {"tensor": str(tensor.dtype), "shape": list(tensor.shape), "sha256": _sha256(raw.numpy())}
+
+
+def _sha256(array: np.ndarray) -> str:
+    """SHA-256 (hex) of an array's bytes in C order, read in place where it is contiguous."""
+    data = np.ascontiguousarray(array)
+    return hashlib.sha256(data.data.cast("B") if data.size else b"").hexdigest()
 
 
 def _state(value: Any) -> dict[str, Any] | None:

@@ -9,7 +9,8 @@
   its code and every value it uses, read from memory);
 * ``data``: the fingerprints of the training and validation sets (:func:`data_fingerprint`: their
   contents, hashed at every call, so a set changed in place gets another fingerprint);
-* ``versions``: Python's, torch's, NumPy's (and torchvision's, when loaded) release numbers;
+* ``versions``: the release numbers of Python, torch, NumPy (and torchvision, when loaded) and of
+  every other library the objective, the model or the loop reaches (e.g. ``pytorch_msssim``);
 * ``code``: fingerprints of the code that builds and trains the model: the model's class (every
   method, and what they call), its module tree (the layers as built), and aecore's training loop
   (:func:`aecore.train.train` and what it calls), so an edit of aecore that a forgotten
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,7 @@ import torch
 
 from ..config import cache_root
 from ..utils import stable_hash
-from .code_identity import describe_value, function_identity, library_version
+from .code_identity import describe_with_libraries, library_version
 
 # Bump on purpose whenever what a key stands for, or the file layout, changes: every cached
 # model is then trained (or fetched) again, never loaded under a meaning it did not have.
@@ -81,7 +83,7 @@ def content_digest(tensor: torch.Tensor) -> str:
         t = t.view(torch.int16)
     digest = hashlib.sha256(f"{tuple(t.shape)} {tensor.dtype}".encode())
     if t.numel():
-        digest.update(memoryview(t.numpy()).cast("B"))
+        digest.update(t.numpy().data.cast("B"))
     return digest.hexdigest()
 
 
@@ -91,16 +93,20 @@ def loss_description(loss, token: str | None = None) -> dict[str, str]:
     ``cache_token``, which lets values that cannot be described enter by type)."""
     func = getattr(loss, "func", loss)  # a functools.partial names its function
     func = getattr(func, "__func__", func)  # a bound method names its function
-    return {"name": getattr(func, "__qualname__", type(func).__qualname__),
-            "identity": function_identity(loss, token=token)}
+    description, _ = describe_with_libraries(loss, root="loss", token=token)
+    return {"name": getattr(func, "__qualname__", type(func).__qualname__), "identity": stable_hash(description)}
 
 
-def library_versions() -> dict[str, str]:
-    """The release numbers of what every run depends on: Python, torch, NumPy, and torchvision when loaded."""
+def library_versions(libraries: Iterable[str] = ()) -> dict[str, str]:
+    """The release numbers of what a run depends on: Python, torch, NumPy, torchvision when loaded, and
+    ``libraries`` (top-level module names, e.g. those an objective reaches), as ``{name: "name version"}``."""
     versions = {"python": f"{sys.version_info.major}.{sys.version_info.minor}",
                 "torch": library_version("torch"), "numpy": library_version("numpy")}
     if "torchvision" in sys.modules:
         versions["torchvision"] = library_version("torchvision")
+    for library in sorted(libraries):
+        if library not in sys.stdlib_module_names and library not in sys.builtin_module_names:
+            versions.setdefault(library, library_version(library))
     return versions
 
 
@@ -108,14 +114,22 @@ def code_fingerprints(model) -> dict[str, str]:
     """Fingerprints of the code that builds and trains ``model``: ``model`` (its class: every method and what
     they call), ``architecture`` (its module tree as built: each layer's type and settings) and ``loop``
     (:data:`aecore.train.TRAINING_LOOP`, i.e. :func:`aecore.train.train`, and what it calls)."""
+    return _code_and_libraries(model)[0]
+
+
+def _code_and_libraries(model) -> tuple[dict[str, str], set[str]]:
+    """:func:`code_fingerprints` and the libraries that code reaches."""
     from .. import train as training  # the training loop imports this module
 
-    layers = [[name, f"{type(m).__module__}.{type(m).__qualname__}", m.extra_repr()] for name, m in model.named_modules()]
+    model_code, model_libraries = describe_with_libraries(type(model), root=type(model).__name__)
+    loop_code, loop_libraries = describe_with_libraries(training.TRAINING_LOOP, root="aecore.train.train")
+    layers = [[name, f"{type(m).__module__}.{type(m).__qualname__}", m.extra_repr()]
+              for name, m in model.named_modules()]
     shapes = [[name, list(t.shape), str(t.dtype)] for name, t in
               list(model.named_parameters()) + list(model.named_buffers())]
-    return {"model": stable_hash(describe_value(type(model), root=type(model).__name__)),
-            "architecture": stable_hash({"layers": layers, "tensors": shapes}),
-            "loop": stable_hash(describe_value(training.TRAINING_LOOP, root="aecore.train.train"))}
+    code = {"model": stable_hash(model_code), "architecture": stable_hash({"layers": layers, "tensors": shapes}),
+            "loop": stable_hash(loop_code)}
+    return code, model_libraries | loop_libraries
 
 
 def describe_run(model, train_data, val_data, config, loss, token: str | None = None) -> dict[str, Any]:
@@ -129,12 +143,16 @@ def describe_run(model, train_data, val_data, config, loss, token: str | None = 
                          "class from numbers (e.g. MLPAutoencoder(latent_dim=2)), or train it with aecore.train.train.")
     if token is not None and (not isinstance(token, str) or not token):
         raise ValueError(f"cache_token must be a non-empty string naming the run, got {token!r}")
+    func = getattr(loss, "func", loss)  # a functools.partial names its function
+    func = getattr(func, "__func__", func)  # a bound method names its function
+    objective, objective_libraries = describe_with_libraries(loss, root="loss", token=token)
+    code, code_libraries = _code_and_libraries(model)
     return {
         "schema": CACHE_SCHEMA, "model": type(model).__name__, "hparams": dict(hparams), "config": asdict(config),
-        "loss": loss_description(loss, token),
+        "loss": {"name": getattr(func, "__qualname__", type(func).__qualname__), "identity": stable_hash(objective)},
         "data": {"train": data_fingerprint(train_data),
                  "val": None if val_data is None else data_fingerprint(val_data)},
-        "versions": library_versions(), "code": code_fingerprints(model), "token": token,
+        "versions": library_versions(objective_libraries | code_libraries), "code": code, "token": token,
     }
 
 

@@ -151,7 +151,7 @@ def calls_a_staticmethod(model, x, y):
     return Helpers.scale(bce(model, x))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def factor():
     return 1.0
 
@@ -185,7 +185,7 @@ def test_an_edited_staticmethod_helper_trains_a_model_of_its_own(tiny_images, tm
 
 
 def test_an_edited_lru_cache_helper_trains_a_model_of_its_own(tiny_images, tmp_path, monkeypatch):
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def factor():
         return 2.0
 
@@ -240,7 +240,7 @@ class ModuleObjective(nn.Module):
 SUMMING_MODULE = ModuleObjective
 
 
-class ModuleObjective(nn.Module):  # noqa: F811 (the notebook cell edited and run again: forward averages now)
+class ModuleObjective(nn.Module):  # the notebook cell edited and run again: forward averages now
     def forward(self, model, x, y):
         return lessons.bce_per_image(model(x), x) / x[0].numel()
 
