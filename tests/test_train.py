@@ -298,7 +298,7 @@ def test_cache_key_covers_schema_model_hparams_every_config_field_objective_and_
                                 "config": dataclasses.asdict(cfg),
                                 "loss": {"name": "negative_elbo", "identity": function_identity(ELBO)},
                                 "data": {"train": train.data_fingerprint(tiny_images), "val": None},
-                                "versions": cache.keys.library_versions(),
+                                "versions": cache.keys.library_versions({"tqdm"}),  # the loop's progress bar
                                 "code": cache.keys.code_fingerprints(small_vae()), "token": None})
     changes = {"epochs": 3, "batch_size": 64, "lr": 2e-3, "weight_decay": 1e-4, "hflip": True,
                "lr_schedule": "cosine", "warmup": 0.1, "seed": 1}
