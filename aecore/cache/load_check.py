@@ -4,7 +4,9 @@ The cache key (:mod:`aecore.cache.keys`) describes a run; this check tests it. B
 trained, :func:`measure` runs the objective once on a fixed **probe batch** (the first
 :data:`PROBE_IMAGES` training images) with a **fresh copy** of the model initialised from the run's
 seed, on the CPU: the per-image values of every entry the objective returns, and the norm of the
-gradient of the batch loss for each parameter. The model file keeps these numbers. When the model
+gradient of the batch loss for each parameter of the network's last layer (the layer that makes
+its output; only the objective and that layer are differentiated, which keeps the check cheap).
+The model file keeps these numbers. When the model
 is later loaded (from the cache or from a weights archive), :func:`measure` runs again for the
 asking run, and :func:`compare` holds them against the file's within a tolerance that absorbs
 rounding across machines and thread counts (relative :data:`VALUE_RTOL` for the losses,
@@ -12,8 +14,9 @@ rounding across machines and thread counts (relative :data:`VALUE_RTOL` for the 
 library gives. A mismatch means that something the key cannot see differs, and the model is not
 loaded (``fit_or_load`` warns and trains one under another key).
 
-It costs one forward and backward pass of a few images on the CPU and a copy of the model, per
-``fit_or_load`` call (``benchmarks/load_check_cost.py`` measures it).
+It costs a copy of the model and one forward pass of a few images on the CPU (plus the backward
+pass of the objective and the last layer), per ``fit_or_load`` call (``benchmarks/load_check_cost.py``
+measures it).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from torch import nn
 
 from ..utils import stable_hash
 
-PROBE_IMAGES = 8
+PROBE_IMAGES = 2
 VALUE_RTOL, VALUE_ATOL = 1e-3, 1e-5
 GRADIENT_RTOL, GRADIENT_ATOL = 1e-2, 1e-6
 # The probe's noise (a VAE's sample, a denoiser's input noise) comes from this offset of the run's seed.
@@ -53,24 +56,38 @@ def measure(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, object
     ``lambda m, x, y: aecore.train.batch_losses(m, x, y, loss)``) on the first :data:`PROBE_IMAGES` images
     (N, C, H, W) and labels (N,), with :func:`fresh_copy` of ``model`` from ``seed``, on the CPU.
 
-    Returns ``{"values": {entry: [N floats]}, "gradient_norms": [one float per parameter, None where the loss
-    does not reach it], "images": N}``, or ``{"unavailable": why}`` when the objective cannot run on the CPU
-    (e.g. it holds a tensor on a GPU).
+    Returns ``{"values": {entry: [N floats]}, "gradient_norms": [one float per parameter of the last layer
+    (:func:`last_layer_parameters`), None where the loss does not reach it], "images": N}``, or
+    ``{"unavailable": why}`` when the objective cannot run on the CPU (e.g. it holds a tensor on a GPU).
     """
     x = images[:PROBE_IMAGES].detach().to("cpu", torch.float32 if images.is_floating_point() else images.dtype)
+    if x.ndim == 4:  # image batches run channels_last on the CPU, as in training (faster convolutions)
+        x = x.contiguous(memory_format=torch.channels_last)
     y = labels[:PROBE_IMAGES].detach().to("cpu")
     try:
         clone = fresh_copy(model, seed)
+        if x.ndim == 4:
+            clone.to(memory_format=torch.channels_last)
+        parameters = last_layer_parameters(clone)
+        clone.requires_grad_(False)
+        for parameter in parameters:
+            parameter.requires_grad_(True)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed + PROBE_SEED_OFFSET)
             losses = objective(clone, x, y)
-            parameters = [p for p in clone.parameters() if p.requires_grad]
             gradients = torch.autograd.grad(losses["loss"].mean(), parameters, allow_unused=True) \
                 if parameters and losses["loss"].requires_grad else [None] * len(parameters)
     except (RuntimeError, TypeError, ValueError) as err:
         return {"unavailable": f"{type(err).__name__}: {err}"[:500]}
     return {"values": {k: [float(v) for v in value.detach()] for k, value in sorted(losses.items())},
             "gradient_norms": [None if g is None else float(g.norm()) for g in gradients], "images": len(x)}
+
+
+def last_layer_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The parameters of ``model``'s last module (in registration order) that holds parameters of its own: for
+    the networks here, the layer that makes the output."""
+    holders = [m for m in model.modules() if next(m.parameters(recurse=False), None) is not None]
+    return list(holders[-1].parameters(recurse=False)) if holders else []
 
 
 def compare(stored: dict[str, Any] | None, current: dict[str, Any]) -> str | None:
