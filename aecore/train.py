@@ -15,6 +15,7 @@ import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +30,16 @@ from .cache import (
     describe_run,
     fetch_into_cache,
     key_of,
+    load_check,
     model_file_name,
     models_dir,
     read_model_file,
     record_use,
     save_model_file,
 )
+from .cache._once import warn_once
+from .cache.code_identity import stale_source_files
+from .cache.model_files import CacheWriteError, non_finite, remove_stale_temp_files
 from .config import pick_device
 from .config import seed as global_seed
 from .datasets import LabelledImages
@@ -273,7 +278,10 @@ def train(model: nn.Module, train_data: LabelledImages, val_data: LabelledImages
     history = History(device=str(device))
     start_time = time.perf_counter()
     epochs = tqdm(range(config.epochs), desc=f"Training {type(model).__name__}", disable=not progress, leave=False)
-    for _ in epochs:
+    # The loss is checked at the first step (a loss that is not finite before any update is the objective's fault),
+    # then every step on the CPU and every _DIVERGENCE_CHECK steps elsewhere (each check waits for the device).
+    check_every = 1 if device.type == "cpu" else _DIVERGENCE_CHECK
+    for epoch in epochs:
         model.train()
         order = torch.randperm(n, generator=generator).to(device)
         totals: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), device=device))
@@ -288,15 +296,22 @@ def train(model: nn.Module, train_data: LabelledImages, val_data: LabelledImages
                 scheduler.step()
             for key, value in losses.items():
                 totals[key] += value.detach().sum()
+            done = epoch * steps + step
+            if done % check_every == 0 or step == steps - 1:
+                _check_finite(losses, totals["loss"], done, epoch, step, steps, config, loss)
         for key, value in totals.items():
             history.metrics[f"train_{key}"].append(float(value) / n)
         if val_data is not None:
             for key, mean in evaluate(model, val_data, loss, seed=config.seed + 1, device=device).items():
                 history.metrics[f"val_{key}"].append(mean)
-        if not math.isfinite(history.final("train_loss")):
-            raise FloatingPointError(
-                f"training diverged (loss {history.final('train_loss')}); lower the learning rate (now {config.lr})")
         epochs.set_postfix({k: f"{v[-1]:.4g}" for k, v in history.metrics.items() if k.endswith("loss")})
+    bad = non_finite(model.state_dict())
+    if bad:
+        raise FloatingPointError(
+            f"training ended with NaN or infinite weights ({', '.join(bad[:5])}) although every loss was finite: the "
+            "last updates' gradients were not finite (e.g. the gradient of sqrt or log at 0, or of a division by a "
+            "value near 0). The model is not usable and is not cached. Make the objective's gradient finite (e.g. "
+            f"add a small epsilon inside the sqrt or log) or lower the learning rate (now {config.lr}).")
     history.seconds = time.perf_counter() - start_time
     # Back to the default layout, the one a model loaded from the cache has: noise drawn with
     # randn_like follows the memory layout, so otherwise a freshly trained model and its cached
@@ -306,9 +321,40 @@ def train(model: nn.Module, train_data: LabelledImages, val_data: LabelledImages
     return history
 
 
+# The training loop as the cache key sees it (aecore.cache.keys.code_fingerprints): this function's code and what it
+# calls (training_step, adam, ...), read when a key is made. A reference of its own, so that a test that replaces
+# `train` to catch a retraining does not change the key.
+TRAINING_LOOP = train
+
+# On an accelerator the loss is checked for NaN every this many steps (each check waits for the device).
+_DIVERGENCE_CHECK = 25
+
+
+def _check_finite(losses: dict[str, torch.Tensor], total: torch.Tensor, done: int, epoch: int, step: int, steps: int,
+                  config: TrainConfig, loss: Loss) -> None:
+    """Raise FloatingPointError when the training loss is no longer finite, with the advice that fits: a loss not
+    finite at the first step is the objective's fault (no update has happened), later the optimisation diverged."""
+    if bool(torch.isfinite(total)):
+        return
+    name = getattr(loss, "__name__", None) or getattr(getattr(loss, "func", None), "__name__", repr(loss))
+    if done == 0:
+        entries = [k for k, v in losses.items() if not bool(torch.isfinite(v).all())]
+        raise FloatingPointError(
+            f"the objective {name} gave NaN or infinite values ({', '.join(entries)}) on the first batch, before any "
+            "weight was updated, so the learning rate is not the cause: the objective itself is not finite on these "
+            "images (e.g. the log of 0, a division by 0, the sqrt of a negative number, or an exp that overflows). "
+            "Check it on one batch with aecore.train.batch_losses(model, x, y, loss).")
+    raise FloatingPointError(
+        f"training diverged at epoch {epoch + 1}, step {step + 1} of {steps}: the loss became NaN or infinite after "
+        f"finite values; lower the learning rate (now {config.lr}), or make the objective safe where it can "
+        "overflow (e.g. use logits with binary_cross_entropy_with_logits instead of log(sigmoid)).")
+
+
 def fit_or_load(name: str, model: Model, train_data: LabelledImages, val_data: LabelledImages | None = None,
                 config: TrainConfig = TrainConfig(), *, loss: Loss, device: torch.device | None = None,
-                cache_dir: Path | None = None, retrain: bool = False, progress: bool = True) -> History:
+                cache_dir: Path | None = None, retrain: bool = False, progress: bool = True,
+                cache_token: str | None = None) -> History:
+
     """Load ``model``'s weights from the cache if this exact run was trained before, else train and save.
 
     The cache file is ``<cache>/models/<name>-<key>.pt`` where ``key`` is
@@ -326,57 +372,119 @@ def fit_or_load(name: str, model: Model, train_data: LabelledImages, val_data: L
     is trained. Writes are atomic. The current notebook (:func:`aecore.config.current_notebook`)
     is recorded as a user of the file (:func:`aecore.cache.usage.record_use`). Returns the run's
     :class:`History` (``from_cache`` tells whether it was loaded, from the cache or an archive).
+
+    The key describes the objective from the objects in memory (:mod:`aecore.cache.code_identity`); a value it
+    cannot describe raises :class:`~aecore.cache.code_identity.UndescribableValueError` naming it, unless
+    ``cache_token`` (a string you change whenever such a value changes) names the run. A model that comes from
+    the cache or an archive must pass the load check (:mod:`aecore.cache.load_check`): this run's objective, on a
+    few training images at the fresh initialisation, must compute what the file records; otherwise a warning
+    says so and the model is trained under another key, never loaded. A model that cannot be written to the
+    cache (a full disk, the file-size limit) stays trained in ``model``, with a warning that says how to keep it.
+    A training whose loss or weights become NaN raises FloatingPointError and caches nothing.
     """
     if not name or any(c in name for c in "/\\"):
         raise ValueError(f"name must be a non-empty file-name part without slashes, got {name!r}")
     _check_loss(loss)
     _check_data(model, train_data, val_data)
     device = device or pick_device()
-    run = describe_run(model, train_data, val_data, config, loss)
+    run = describe_run(model, train_data, val_data, config, loss, cache_token)
+    folder = Path(cache_dir) if cache_dir else models_dir()
+    remove_stale_temp_files(folder)
+    _warn_about_edited_files(loss)
+    probe = load_check.measure(model, train_data.images, train_data.labels, partial(batch_losses, loss=loss),
+                               config.seed)
+    result = _fit_or_load_at(folder, name, run, probe, model, train_data, val_data, config, loss, device, retrain,
+                             progress)
+    if isinstance(result, History):
+        return result
+    own = dict(run, check=load_check.check_salt(probe))
+    warn_once(("load check", result[0]),
+              f"the cached model {result[0]} is not loaded: it does not fit this run. Its file records what its "
+              "objective computed on a few training images at the start of training, and this run computes "
+              f"something else ({result[1]}). The cache key saw no difference, so what differs is something the "
+              "key cannot see: a file or setting your objective reads, randomness drawn outside torch, or a "
+              "library that computes differently. This run gets a model of its own (key "
+              f"{key_of(own)}), trained once and then loaded; the other file is left as it is.")
+    result = _fit_or_load_at(folder, name, own, probe, model, train_data, val_data, config, loss, device, retrain,
+                             progress)
+    if not isinstance(result, History):  # only if the file was replaced meanwhile by one of another run
+        raise RuntimeError(f"the cached model {result[0]} fails the load check it was saved with ({result[1]}); "
+                           "delete it and run again")
+    return result
+
+
+def _fit_or_load_at(folder: Path, name: str, run: dict, probe: dict, model: nn.Module, train_data: LabelledImages,
+                    val_data: LabelledImages | None, config: TrainConfig, loss: Loss, device: torch.device,
+                    retrain: bool, progress: bool) -> History | tuple[str, str]:
+    """Load the model of ``run`` (its key's file, or the weights archive's) if it passes the load check, else
+    train and save it; return its History, or (file name, what differs) when a file fails the load check."""
     key = key_of(run)
-    path = (Path(cache_dir) if cache_dir else models_dir()) / model_file_name(name, key)
+    path = folder / model_file_name(name, key)
     seen = None
     if not retrain:
-        history, seen = _load_cached(path, key, model, device, skip=None)
+        history, seen, mismatch = _load_cached(path, key, model, device, None, probe)
+        if mismatch:
+            return path.name, mismatch
         if history is not None:
             record_use(path)
             return history
     waiting = f"{path.name} is being trained by another process; waiting for it (lock file {path}.lock)"
     with file_lock(path.with_name(path.name + ".lock"), waiting):
         if not retrain:  # another process may have trained it meanwhile, or the weights archive holds it
-            history, _ = _load_cached(path, key, model, device, skip=seen)
-            if history is None and fetch_into_cache(path, key, progress=progress):
-                history, _ = _load_cached(path, key, model, device, skip=None)
+            history, _, mismatch = _load_cached(path, key, model, device, seen, probe)
+            if history is None and not mismatch and fetch_into_cache(path, key, progress=progress):
+                history, _, mismatch = _load_cached(path, key, model, device, None, probe)
+            if mismatch:
+                return path.name, mismatch
             if history is not None:
                 record_use(path)
                 return history
         history = train(model, train_data, val_data, config, loss=loss, device=device, progress=progress)
-        save_model_file(path, name, run, model, history.to_dict())
+        try:
+            save_model_file(path, name, run, model, history.to_dict(), probe)
+        except CacheWriteError as err:
+            warnings.warn(f"the model was trained but cannot be saved in the cache: {err}. The trained model is kept "
+                          "in memory for this session (the model you passed holds it); after fixing this, run the cell "
+                          "again to train and save it.", stacklevel=3)
+            return history
     record_use(path)
     return history
 
 
-def _load_cached(path: Path, key: str, model: nn.Module, device: torch.device,
-                 skip: tuple | None) -> tuple[History | None, tuple | None]:
-    """Load a cached run into ``model``: (its History or None, the file's identity).
+def _warn_about_edited_files(loss: Loss) -> None:
+    """Warn (once per file) when a source file of the objective was edited after it was imported."""
+    for file in stale_source_files(loss):
+        warn_once(("edited source", file),
+                  f"{file} has changed since it was imported: this session still runs the code it imported, and the "
+                  "model cache follows that code (it trains or loads the model of the code that runs). To use the "
+                  "file as it is now, restart the kernel (or importlib.reload the module) and run the cells again.")
+
+
+def _load_cached(path: Path, key: str, model: nn.Module, device: torch.device, skip: tuple | None,
+                 probe: dict) -> tuple[History | None, tuple | None, str | None]:
+    """Load a cached run into ``model``: (its History or None, the file's identity, what fails the load check).
 
     The identity is (inode, size, mtime) of ``path``, None if there is no file. A file
     whose identity equals ``skip`` (one that already failed) is not read again; a file
-    that cannot be used is reported with a warning.
+    that cannot be used is reported with a warning; one whose load check does not match ``probe``
+    (:func:`aecore.cache.load_check.compare`) is not loaded, and the difference returned.
     """
     try:
         stat = path.stat()
     except FileNotFoundError:
-        return None, None
+        return None, None, None
     identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
     if identity == skip:
-        return None, identity
+        return None, identity, None
     try:
         blob = read_model_file(path, expected_key=key)
+        mismatch = load_check.compare(blob["probe"], probe)
+        if mismatch:
+            return None, identity, mismatch
         model.load_state_dict(blob["state_dict"])
         model.to(device).eval()
-        return History.from_dict(blob["history"], from_cache=True), identity
+        return History.from_dict(blob["history"], from_cache=True), identity, None
     except (CacheFileError, RuntimeError) as err:
         warnings.warn(f"cached model {path} could not be used ({type(err).__name__}: {err}); retraining it.",
                       stacklevel=2)
-        return None, identity
+        return None, identity, None

@@ -198,9 +198,28 @@ def test_evaluation_with_input_noise_is_deterministic_and_harder(tiny_images):
 
 
 def test_divergence_is_reported(tiny_images):
-    with pytest.raises(FloatingPointError, match="learning rate"):
+    with pytest.raises(FloatingPointError, match=r"diverged at epoch \d, step 1 of 1: the loss became NaN.*rate"):
         train.train(small_ae(), tiny_images, None, TrainConfig(epochs=3, lr=1e12), loss=MSE, device=CPU,
                     progress=False)
+
+
+def test_a_loss_that_is_nan_from_the_first_batch_is_blamed_at_once_not_the_learning_rate(tiny_images, tmp_path):
+    """Issue 33: a student's loss that is NaN before any update (the log of a negative number) stops at the first
+    step, and the message points at the objective, not at the learning rate."""
+    calls = []
+
+    def log_of_a_difference(model, x, y):
+        calls.append(1)
+        return torch.log(torch.sigmoid(model(x)) - x).flatten(1).sum(1)
+
+    with pytest.raises(FloatingPointError) as raised:
+        train.fit_or_load("nan", small_ae(), tiny_images, None, TrainConfig(epochs=3, batch_size=16),
+                          loss=log_of_a_difference, device=CPU, cache_dir=tmp_path, progress=False)
+    message = str(raised.value)
+    assert "first batch" in message and "learning rate is not the cause" in message
+    assert "log_of_a_difference" in message and "batch_losses" in message
+    assert len(calls) == 2  # the load check's probe, then one training step: not the whole epoch
+    assert not list(tmp_path.glob("*.pt"))
 
 
 # ------------------------------------------------------------------------------ fit_or_load
@@ -274,11 +293,13 @@ def test_image_training_uses_channels_last_on_cpu_and_ends_in_the_default_layout
 def test_cache_key_covers_schema_model_hparams_every_config_field_objective_and_data(tiny_images, monkeypatch):
     cfg = TrainConfig(epochs=2)
     key = train.cache_key(small_vae(), tiny_images, None, cfg, ELBO)
-    assert cache.CACHE_SCHEMA == 3
+    assert cache.CACHE_SCHEMA == 4
     assert key == cache.key_of({"schema": cache.CACHE_SCHEMA, "model": "VAE", "hparams": small_vae().hparams,
                                 "config": dataclasses.asdict(cfg),
                                 "loss": {"name": "negative_elbo", "identity": function_identity(ELBO)},
-                                "data": {"train": train.data_fingerprint(tiny_images), "val": None}})
+                                "data": {"train": train.data_fingerprint(tiny_images), "val": None},
+                                "versions": cache.keys.library_versions({"tqdm"}),  # the loop's progress bar
+                                "code": cache.keys.code_fingerprints(small_vae()), "token": None})
     changes = {"epochs": 3, "batch_size": 64, "lr": 2e-3, "weight_decay": 1e-4, "hflip": True,
                "lr_schedule": "cosine", "warmup": 0.1, "seed": 1}
     assert set(changes) == {f.name for f in dataclasses.fields(TrainConfig)}  # every field counts, at any value
@@ -445,13 +466,13 @@ def test_a_cache_file_of_schema_2_is_refused_and_the_model_retrained(tiny_images
     del old["loss"]
     torch.save(old, path)
     with pytest.raises(cache.CacheFileError, match=r"has cache schema 2 \(its objective was a TrainConfig field.*"
-                                                   r"this aecore reads schema 3"):
+                                                   r"this aecore reads schema 4"):
         cache.read_model_file(path)
     with pytest.warns(UserWarning, match=r"could not be used \(CacheFileError: .*cache schema 2.*\); retraining it"):
         history = train.fit_or_load("tiny", small_ae(), tiny_images, None, cfg, loss=BCE, device=CPU,
                                     cache_dir=tmp_path, progress=False)
     assert not history.from_cache
-    assert cache.read_model_file(path)["schema"] == 3  # the retrained model replaced it
+    assert cache.read_model_file(path)["schema"] == 4  # the retrained model replaced it
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert train.fit_or_load("tiny", small_ae(), tiny_images, None, cfg, loss=BCE, device=CPU, cache_dir=tmp_path,

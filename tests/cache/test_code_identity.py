@@ -3,7 +3,8 @@
 The same code written twice, with other comments, docstrings, blank lines or layout, has one identity;
 any change that can change what it computes (an operator, a constant, a default, a value it closes
 over, a global number it reads, a helper it calls, an aecore function it uses, a partial's keywords)
-gives another. Functions written here, in a test module, are followed like a notebook's.
+gives another. Functions written here, in a test module, are followed like a notebook's. The issue's
+cases of values and code the key missed are in test_key_covers_what_runs.py.
 """
 
 import importlib
@@ -17,7 +18,7 @@ from torch.nn import functional as F
 
 import aecore.lessons
 from aecore import cache, lessons, objectives
-from aecore.cache.code_identity import describe_function, function_identity
+from aecore.cache.code_identity import describe_function, describe_with_libraries, function_identity
 
 SCALE = 2.0
 THIS_MODULE = sys.modules[__name__]
@@ -70,7 +71,7 @@ def test_decorators_do_not_count():
             return model(x).sum(1)
         return loss
 
-    assert describe_function(plain())["source"] == describe_function(decorated())["source"]
+    assert describe_function(plain())["code"] == describe_function(decorated())["code"]
 
 
 # ----------------------------------------------------------------- changes that count
@@ -174,7 +175,7 @@ def _the_same_helper():
 
 def test_a_changed_helper_function_changes_the_identity(monkeypatch):
     before = function_identity(calls_a_helper)
-    assert describe_function(calls_a_helper)["globals"]["helper"]["source"].startswith("def helper(logits, x)")
+    assert describe_function(calls_a_helper)["globals"]["helper"]["function"] == "helper"
     monkeypatch.setattr(THIS_MODULE, "helper", _another_helper())
     assert function_identity(calls_a_helper) != before
     monkeypatch.setattr(THIS_MODULE, "helper", _the_same_helper())
@@ -189,7 +190,7 @@ def test_a_changed_aecore_function_it_uses_changes_the_identity(monkeypatch):
     before = function_identity(uses_aecore)
     described = describe_function(uses_aecore)["globals"]
     assert described["lessons"] == {"module": "aecore.lessons"}
-    assert "binary_cross_entropy_with_logits" in described["lessons.bce_per_image"]["source"]
+    assert "binary_cross_entropy_with_logits" in described["lessons.bce_per_image"]["code"]["names"]
 
     def bce_per_image(logits, x):  # the lesson, edited: averaged instead of summed
         return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).mean(1)
@@ -229,12 +230,16 @@ def test_keyword_order_of_a_partial_does_not_count():
 # ----------------------------------------------------------------- library functions enter by name
 
 def test_torch_functions_enter_by_name():
-    sigmoid = describe_function(torch.sigmoid)  # a builtin: its module and qualified name
-    assert set(sigmoid) == {"external"} and sigmoid["external"].startswith("torch.") \
-        and sigmoid["external"].endswith(".sigmoid")
-    assert describe_function(F.binary_cross_entropy_with_logits) == {
-        "external": "torch.nn.functional.binary_cross_entropy_with_logits"}  # a Python function: not followed
-    assert describe_function(json.dumps) == {"external": "json.dumps"}  # the standard library: not followed
+    sigmoid = describe_function(torch.sigmoid)  # a builtin: its module, qualified name and library
+    assert set(sigmoid) == {"builtin", "library"} and sigmoid["builtin"].startswith("torch") \
+        and sigmoid["builtin"].endswith(".sigmoid") and sigmoid["library"] == "torch"
+    assert describe_function(F.binary_cross_entropy_with_logits) == {  # a Python function: not followed
+        "external": "torch.nn.functional.binary_cross_entropy_with_logits", "library": "torch"}
+    assert describe_function(json.dumps) == {"external": "json.dumps", "library": "json"}  # the standard library
+    _, libraries = describe_with_libraries(partial(objectives.mse_ssim, ssim_weight=0.1))
+    assert {"torch", "pytorch_msssim"} <= libraries  # their versions go into the key (keys.library_versions)
+    versions = cache.keys.library_versions(libraries)
+    assert versions["pytorch_msssim"].startswith("pytorch_msssim ") and versions["torch"].startswith("torch ")
 
 
 bce = F.binary_cross_entropy_with_logits
@@ -246,17 +251,21 @@ def calls_torch_through_a_global(model, x, y):
 
 def test_a_torch_function_a_loss_uses_is_named_not_read():
     described = describe_function(calls_torch_through_a_global)
-    assert described["globals"]["bce"] == {"external": "torch.nn.functional.binary_cross_entropy_with_logits"}
+    assert described["globals"]["bce"]["external"] == "torch.nn.functional.binary_cross_entropy_with_logits"
     assert "def binary_cross_entropy_with_logits" not in json.dumps(described)
 
 
-def test_values_that_are_not_code_enter_by_type():
-    weights = torch.ones(3)
+def test_tensors_enter_by_their_contents():
+    def closing_over(weights):
+        def loss(model, x, y):
+            return model(x).flatten(1).sum(1) * weights.sum()
+        return loss
 
-    def loss(model, x, y):
-        return model(x).flatten(1).sum(1) * weights.sum()
-
-    assert describe_function(loss)["closure"]["weights"] == {"object": "torch.Tensor"}
+    described = describe_function(closing_over(torch.ones(3)))["closure"]["weights"]
+    assert described["tensor"] == "torch.float32" and described["shape"] == [3] and len(described["sha256"]) == 64
+    assert function_identity(closing_over(torch.ones(3))) == function_identity(closing_over(torch.ones(3)))
+    assert function_identity(closing_over(torch.ones(3))) != function_identity(closing_over(torch.full((3,), 2.)))
+    assert function_identity(closing_over(torch.ones(3))) != function_identity(closing_over(torch.ones(3).double()))
 
 
 # ----------------------------------------------------------------- what is followed
@@ -267,7 +276,7 @@ def recursive(model, x, y, depth=2):
 
 def test_a_recursive_function_is_described_once():
     described = describe_function(recursive)
-    assert described["globals"]["recursive"] == {"recursive": "recursive"}
+    assert described["globals"]["recursive"] == {"same as": "loss"}
 
 
 def test_a_loss_in_a_module_of_ones_own_is_followed_like_a_notebooks(tmp_path, monkeypatch):
@@ -280,6 +289,7 @@ def test_a_loss_in_a_module_of_ones_own_is_followed_like_a_notebooks(tmp_path, m
     try:
         before = function_identity(module.my_loss)
         assert describe_function(module.my_loss)["globals"] == {"WEIGHT": 1.0}
+        assert describe_function(module.my_loss)["function"] == "my_loss"
         source.write_text("WEIGHT = 1.0\n\ndef my_loss(model, x, y):\n    return model(x).flatten(1).mean(1) * WEIGHT"
                           "  # averaged now\n")
         importlib.reload(module)
@@ -296,7 +306,6 @@ def test_code_without_source_is_identified_by_its_instructions_names_and_constan
 
     a = define("model(x).flatten(1).sum(1) + (lambda t: t)(1.0)")
     b = define("model(x).flatten(1).sum(1) + (lambda t: t)(1.0)")
-    assert describe_function(a)["source"].startswith("bytecode:")
     assert function_identity(a) == function_identity(b)  # a nested lambda's address does not count
     assert function_identity(a) != function_identity(define("model(x).flatten(1).mean(1) + (lambda t: t)(1.0)"))
     assert function_identity(a) != function_identity(define("model(x).flatten(1).sum(1) + (lambda t: t)(2.0)"))

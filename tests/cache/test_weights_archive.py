@@ -169,7 +169,7 @@ def test_export_packs_every_model_with_a_manifest_of_sizes_checksums_and_noteboo
         assert all(info.compress_type == zipfile.ZIP_STORED for info in z.infolist())
         manifest = json.loads(z.read(MANIFEST_NAME))
         assert z.read(trained["ae-a"].name) == trained["ae-a"].read_bytes()
-    assert (manifest["format"], manifest["format_version"], manifest["cache_schema"]) == ("aecore-weights", 1, 3)
+    assert (manifest["format"], manifest["format_version"], manifest["cache_schema"]) == ("aecore-weights", 1, 4)
     assert manifest["torch_version"] == torch.__version__ and manifest["aecore_version"] and manifest["created"]
     entry = {e["name"]: e for e in manifest["files"]}["ae-a"]
     blob = cache.read_model_file(trained["ae-a"])
@@ -384,7 +384,7 @@ def test_a_foreign_zip_without_our_manifest_is_refused(trained, tmp_path, monkey
 
 
 @pytest.mark.parametrize("change, match", [
-    ({"cache_schema": 2}, "models of cache schema 2; this aecore uses schema 3"),
+    ({"cache_schema": 2}, "models of cache schema 2; this aecore uses schema 4"),
     ({"format": "someone-else"}, "describes a 'someone-else' archive"),
     ({"format_version": 2}, "archive format version 2; this aecore reads version 1"),
     ({"files": "all"}, "no list of files"),
