@@ -43,7 +43,7 @@ from .cache.model_files import CacheWriteError, non_finite, remove_stale_temp_fi
 from .config import pick_device
 from .config import seed as global_seed
 from .datasets import LabelledImages
-from .models import LatentModel, Model
+from .models import LatentModel, Model, ModelInputError
 from .utils import check_number, eval_mode, file_lock, module_device, preferred_memory_format, seed_everything
 
 __all__ = ["TrainConfig", "History", "Loss", "train", "evaluate", "fit_or_load", "training_step", "batch_losses",
@@ -125,12 +125,14 @@ def batch_losses(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: Loss)
     Raises TypeError/ValueError naming the objective when it returns anything else (a scalar: a loss
     averaged over the batch; another shape; no ``"loss"`` entry). An error raised inside the objective
     keeps its type and gets a note naming the objective, the model and the batch (a VAE's objective
-    given a plain autoencoder fails inside it); an exercise not written yet (NotImplementedError) gets none."""
+    given a plain autoencoder fails inside it); an exercise not written yet (NotImplementedError) and a model's
+    own input error (ModelInputError: wrong image size, labels out of range) get none."""
     name = getattr(loss, "__name__", None) or getattr(getattr(loss, "func", None), "__name__", repr(loss))
     try:
         out = loss(model, x, y)
     except Exception as error:
-        if hasattr(error, "add_note") and not isinstance(error, NotImplementedError):  # notes: Python >= 3.11
+        # notes: Python >= 3.11; a model's own input check (ModelInputError) already says what is wrong
+        if hasattr(error, "add_note") and not isinstance(error, (NotImplementedError, ModelInputError)):
             error.add_note(f"(raised inside the objective {name}, given a {type(model).__name__} and a batch of shape "
                            f"{tuple(x.shape)}: is it the objective written for this kind of model, e.g. negative_elbo "
                            "for a VAE, a reconstruction loss for an autoencoder?)")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import shutil
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import nbformat
 
+from aecore.book.edition import student_source  # the student edition's own stubs
 from aecore.config import REPO_ROOT
 from aecore.grading import markup
 from aecore.grading.cycle import grade
@@ -32,7 +32,6 @@ from aecore.grading.sandbox import Limits
 from benchmarks._results import local_path, provenance
 
 LAB = "01_mnist_autoencoder"
-SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION.*?### END SOLUTION[^\n]*\n", re.MULTILINE | re.DOTALL)
 """A solution region, as nbgrader's generate_assignment replaces it with a stub."""
 HEADER = "import torch\nfrom torch.nn import functional as F\n\n"
 
@@ -62,7 +61,7 @@ def _changed(nb: nbformat.NotebookNode, grade_id: str | None, source: str | None
         if not markup.is_solution(cell):
             continue
         if stub:
-            cell.source = (SOLUTION.sub(r"\1raise NotImplementedError()\n", cell.source)
+            cell.source = (student_source(cell.source)
                            if cell.cell_type == "code" else "YOUR ANSWER HERE")
         elif markup.grade_id(cell) == grade_id and source is not None:
             cell.source = HEADER + source
