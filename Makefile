@@ -39,8 +39,9 @@ lint: $(STAMP)
 # AECORE_STRICT=1: a claim of the prose that a notebook does not reproduce fails the run.
 # tests/book/test_student_edition.py runs every notebook once, for the checks of `pytest --nbval notebooks`
 # (every cell runs without error) and as the reference of the student edition's walk.
+# --durations=20: the slowest tests, printed at the end, so that the cost of the suite stays in view.
 test: $(STAMP)
-	AECORE_STRICT=$${AECORE_STRICT:-1} AECORE_PROFILE=$${AECORE_PROFILE:-quick} $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup tests; \
+	AECORE_STRICT=$${AECORE_STRICT:-1} AECORE_PROFILE=$${AECORE_PROFILE:-quick} $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=20 tests; \
 	status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: check the tests/ and notebooks/ folders" >&2; exit 1; fi; \
 	exit $$status
