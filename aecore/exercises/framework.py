@@ -42,7 +42,7 @@ from torch import nn
 
 __all__ = ["ExerciseMistake", "Mistake", "Exercise", "Spec", "EXERCISES", "exercise", "ONE_NUMBER", "SEED",
            "generator", "preserved", "call", "call_student", "mistaken_results", "compare", "describe_case",
-           "check_values", "check_random", "large_features",
+           "check_values", "check_random", "large_features", "report_match",
            "forward_to_lessons", "decoding", "share_outside_01", "one_number"]
 
 
@@ -334,6 +334,12 @@ def describe_case(i: int, cases: Any, args: Sequence[Any]) -> str:
     return f"on test case {i} of {len(cases.cases)} ({_describe(cases.params, args)})"
 
 
+def report_match(name: str, cases: Any, how: str = "") -> None:
+    """Print the ✓ line of exercise ``name`` whose ``cases`` (a :class:`~.cases.CaseSet`) all matched; ``how``
+    follows the count, e.g. ``" (with the same random numbers)"``."""
+    print(f"✓ {name}: matches the reference on {len(cases.cases)} test cases{how}.")
+
+
 def check_values(name: str, fn: Callable, cases: Any, mistakes: dict[str, Mistake],
                  then: Callable[[list], None] | None = None) -> None:
     """Compare ``fn`` with the expected results of ``cases`` (a :class:`~.cases.CaseSet` of a deterministic
@@ -347,7 +353,7 @@ def check_values(name: str, fn: Callable, cases: Any, mistakes: dict[str, Mistak
         results.append(got)
     if then:
         then(results)
-    print(f"✓ {name}: matches the reference on {len(cases.cases)} test cases.")
+    report_match(name, cases)
 
 
 def _off(have: dict[str, float], want: dict[str, float], key: str) -> float:
@@ -390,7 +396,7 @@ def check_random(name: str, fn: Callable, cases: Any, mistakes: dict[str, Mistak
     else:
         if then:
             then()
-        print(f"✓ {name}: matches the reference on {len(cases.cases)} test cases (with the same random numbers).")
+        report_match(name, cases, " (with the same random numbers)")
         return
     # Other random numbers than the reference's: compare distributions on a large input instead (each result's
     # features are taken right after the call that made it, as they may use what that call recorded).

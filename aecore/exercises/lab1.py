@@ -32,6 +32,7 @@ from .framework import (
     describe_case,
     exercise,
     one_number,
+    report_match,
     share_outside_01,
 )
 
@@ -86,7 +87,7 @@ def check_count_parameters(fn: Callable, cases: CaseSet) -> None:
             raise ExerciseMistake(f"count_parameters: your result is a {type(got).__name__} ({got!r}); expected a "
                                   f"Python int (a count) {where}.")
         compare("count_parameters", torch.tensor(int(got)), case.expected, _COUNT, case.mistaken, where)
-    print(f"✓ count_parameters: matches the reference on {len(cases.cases)} test cases.")
+    report_match("count_parameters", cases)
 
 
 # ----------------------------------------------------------------------------- bce_per_image

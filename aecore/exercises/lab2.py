@@ -30,6 +30,7 @@ from .framework import (
     describe_case,
     exercise,
     one_number,
+    report_match,
 )
 
 __all__ = ["mse_ssim_per_image", "check_mse_ssim_per_image", "psnr_per_image", "check_psnr_per_image",
@@ -221,7 +222,7 @@ def check_code_mean_and_covariance(fn: Callable, cases: CaseSet) -> None:
         of_cov = {k: v for k, v in case.mistaken.items() if k in _MEAN_COV_COV}
         compare(name, got[0], mean, mistakes, of_mean, where, what="your mean")
         compare(name, got[1], covariances, mistakes, of_cov, where, what="your covariance")
-    print(f"✓ {name}: matches the reference on {len(cases.cases)} test cases.")
+    report_match(name, cases)
 
 
 # ----------------------------------------------------------------------------- perturb_codes

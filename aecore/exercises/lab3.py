@@ -31,6 +31,7 @@ from .framework import (
     describe_case,
     exercise,
     one_number,
+    report_match,
     share_outside_01,
 )
 from .lab1 import _bce_none, _student_bce, bce_per_image  # Lab 1's BCE and its mistakes' building blocks
@@ -347,4 +348,4 @@ def check_median_radius_by_class(fn: Callable, cases: CaseSet) -> None:
         where = describe_case(i, cases, case.args)
         got = call_student(name, fn, case.args, where, _RADIUS)
         compare(name, got, case.expected, _RADIUS, case.mistaken, where)
-    print(f"✓ {name}: matches the reference on {len(cases.cases)} test cases.")
+    report_match(name, cases)
