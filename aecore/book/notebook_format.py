@@ -128,8 +128,10 @@ def find_regions(text: str) -> list[Region]:
 
 # --- nbgrader markup --------------------------------------------------------------------------
 def nbgrader(cell) -> dict:
-    """The ``nbgrader`` metadata of ``cell`` (empty if it has none)."""
-    return dict(cell.get("metadata", {}).get(NBGRADER, {}))
+    """The ``nbgrader`` metadata of ``cell`` (empty if it has none, or if it is not a mapping, as in a damaged
+    submission)."""
+    meta = cell.get("metadata", {}).get(NBGRADER, {})
+    return dict(meta) if isinstance(meta, dict) else {}
 
 
 def tags(cell) -> list[str]:

@@ -22,28 +22,17 @@ from typing import Any
 
 import nbformat
 
-GRADING_SETUP = "grading-setup"
-"""The tag of a cell that a graded cell needs in order to run (the only untagged-by-nbgrader code that grading runs)."""
-
-CHECK_PREFIX = "check-"
-"""A test cell's ``grade_id`` is ``check-<function>``."""
-
-
-def nbgrader_metadata(cell: Any) -> dict[str, Any]:
-    """The cell's ``metadata.nbgrader`` dict ({} when it has none)."""
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return dict(meta) if isinstance(meta, dict) else {}
+# The format's one definition is aecore.book.notebook_format: the tag, the test cells' grade_id prefix, the
+# nbgrader metadata of a cell and what makes a test cell come from there.
+from ..book.notebook_format import GRADING_SETUP, tags
+from ..book.notebook_format import TEST_PREFIX as CHECK_PREFIX
+from ..book.notebook_format import is_test_cell as is_test
+from ..book.notebook_format import nbgrader as nbgrader_metadata
 
 
 def is_solution(cell: Any) -> bool:
     """True for a cell the student writes in (an exercise cell or an observation's answer cell)."""
     return bool(nbgrader_metadata(cell).get("solution"))
-
-
-def is_test(cell: Any) -> bool:
-    """True for an autograded test cell: a graded code cell that the student does not write in."""
-    meta = nbgrader_metadata(cell)
-    return bool(meta.get("grade")) and not meta.get("solution") and cell.get("cell_type") == "code"
 
 
 def is_answer(cell: Any) -> bool:
@@ -54,7 +43,7 @@ def is_answer(cell: Any) -> bool:
 
 def is_grading_setup(cell: Any) -> bool:
     """True for a cell tagged ``grading-setup``."""
-    return GRADING_SETUP in cell.get("metadata", {}).get("tags", [])
+    return GRADING_SETUP in tags(cell)
 
 
 def grade_id(cell: Any) -> str | None:
