@@ -64,12 +64,13 @@ class LargeCase(NamedTuple):
 
 
 class CaseSet(NamedTuple):
-    """The cases of one exercise: its ``name``, the names of its parameters (for messages), the cases, and the
-    large input (random exercises; else None)."""
+    """The cases of one exercise: its ``name``, the names of its parameters (for messages), the cases, the
+    large input (random exercises; else None), and whether they are the graders' hidden ones (the ✓ line says so)."""
     name: str
     params: tuple[str, ...]
     cases: list[Case]
     large: LargeCase | None = None
+    hidden: bool = False
 
 
 def is_stored() -> bool:
@@ -84,7 +85,7 @@ def case_set(name: str, which: str = "visible") -> CaseSet:
     if name not in EXERCISES:
         raise KeyError(f"no exercise named {name!r}; the exercises are {', '.join(EXERCISES)}")
     found = _stored(EXERCISES[name].lab, which)[name] if is_stored() else computed(name, which)
-    return copy.deepcopy(found)
+    return copy.deepcopy(found)._replace(hidden=which == "hidden")
 
 
 @functools.cache

@@ -336,8 +336,10 @@ def describe_case(i: int, cases: Any, args: Sequence[Any]) -> str:
 
 def report_match(name: str, cases: Any, how: str = "") -> None:
     """Print the ✓ line of exercise ``name`` whose ``cases`` (a :class:`~.cases.CaseSet`) all matched; ``how``
-    follows the count, e.g. ``" (with the same random numbers)"``."""
-    print(f"✓ {name}: matches the reference on {len(cases.cases)} test cases{how}.")
+    follows the count, e.g. ``" (with the same random numbers)"``. Hidden cases are called so: ``on 3 hidden test
+    cases``, so that a grader's feedback does not read like the student's own visible check."""
+    kind = "hidden test cases" if getattr(cases, "hidden", False) else "test cases"
+    print(f"✓ {name}: matches the reference on {len(cases.cases)} {kind}{how}.")
 
 
 def check_values(name: str, fn: Callable, cases: Any, mistakes: dict[str, Mistake],

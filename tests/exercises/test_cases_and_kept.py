@@ -27,7 +27,9 @@ def test_the_hidden_cases_are_other_inputs_that_the_reference_passes(name, capsy
     assert len(hidden.cases) == len(visible.cases) and hidden.params == visible.params
     assert not _same([c.args for c in hidden.cases], [c.args for c in visible.cases])
     CHECKS[name](EXERCISES[name].reference, cases="hidden")
-    assert capsys.readouterr().out.startswith(f"✓ {name}: ")
+    assert capsys.readouterr().out.startswith(f"✓ {name}: matches the reference on {len(hidden.cases)} hidden ")
+    CHECKS[name](EXERCISES[name].reference)
+    assert capsys.readouterr().out.startswith(f"✓ {name}: matches the reference on {len(visible.cases)} test cases")
 
 
 @pytest.mark.parametrize("name, mistake", [("bce_per_image", "the BCE averaged over the pixels instead of summed"),
