@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from aecore.book import build_inputs
 from aecore.book.report import benchmark_path
 
@@ -75,3 +77,17 @@ def test_the_real_fingerprint_leaves_out_unread_package_files(tmp_path, monkeypa
     finally:
         unread.unlink()
     assert build_inputs.build_inputs()["code"] == digest[:16]
+
+
+@pytest.mark.parametrize("variable, value", [("AECORE_SEED", "5"), ("AECORE_DOGS", "300"), ("AECORE_PROFILE", "full"),
+                                             ("AECORE_STRICT", "0")])
+def test_every_setting_a_run_reads_changes_the_build_fingerprint(monkeypatch, variable, value):
+    """A rebuild re-executes the notebooks when the fingerprint changes (test_parallel_execution builds it for the
+    seed and the code); each setting that changes what a notebook computes or checks must change it."""
+    for name, default in (("AECORE_SEED", "0"), ("AECORE_DOGS", "budget"), ("AECORE_PROFILE", "quick"),
+                          ("AECORE_STRICT", "1")):
+        monkeypatch.setenv(name, default)
+    before = build_inputs.build_fingerprint()
+    assert build_inputs.build_fingerprint() == before
+    monkeypatch.setenv(variable, value)
+    assert build_inputs.build_fingerprint() != before
