@@ -169,9 +169,9 @@ def rewritten(text: str, cell: dict) -> str:
     return dumps(expected)
 
 
-def current_cell() -> dict:
-    """The bootstrap cell for the repository set in _config.yml."""
-    return bootstrap_cell(install_requirement(*repository()))
+def current_cell(config_path: Path = CONFIG) -> dict:
+    """The bootstrap cell for the repository set in _config.yml (``config_path``)."""
+    return bootstrap_cell(install_requirement(*repository(config_path)))
 
 
 def student_branch(config_path: Path = CONFIG) -> str:
@@ -195,7 +195,7 @@ def for_students(notebook: dict, config_path: Path = CONFIG) -> dict:
     """``notebook`` (a student notebook, changed in place and returned) with its bootstrap cell installing from the
     student branch (:func:`student_cell`) where it held the solution notebooks' cell (:func:`current_cell`),
     which installs the main branch, solutions included. Other first cells are left as they are."""
-    solved, student = bootstrap_cell(install_requirement(*repository(config_path))), student_cell(config_path)
+    solved, student = current_cell(config_path), student_cell(config_path)
     for cell in notebook["cells"]:
         if cell.get("id") == BOOTSTRAP_ID and cell.get("source") in (solved["source"], "".join(solved["source"])):
             # only the code changes: the edition decides the tags (it drops remove-cell so that students see it)

@@ -97,6 +97,7 @@ from .notebook_format import (
     is_test_cell,
     markup_problems,
     nbgrader,
+    tags,
 )
 
 NOTEBOOKS = ROOT / "notebooks"
@@ -250,13 +251,9 @@ def exercise_messages(student_cell_text: str) -> list[str]:
     return [message for _, message in _stubs(student_cell_text)]
 
 
-def _tags(cell) -> list[str]:
-    return list(cell.get("metadata", {}).get("tags", []))
-
-
-def _set_tags(cell, tags: list[str]) -> None:
-    if tags:
-        cell.metadata["tags"] = tags
+def _set_tags(cell, new: list[str]) -> None:
+    if new:
+        cell.metadata["tags"] = new
     else:
         cell.metadata.pop("tags", None)
 
@@ -360,8 +357,8 @@ def course_source(nb, name: str = "notebook") -> nbformat.NotebookNode:
         if is_book_only(cell):
             continue
         cell = copy.deepcopy(cell)
-        if cell.get("id") == BOOTSTRAP_ID or STUDENT_KEEP in _tags(cell):
-            _set_tags(cell, [tag for tag in _tags(cell) if tag not in DROP_TAGS + (STUDENT_KEEP,)])
+        if cell.get("id") == BOOTSTRAP_ID or STUDENT_KEEP in tags(cell):
+            _set_tags(cell, [tag for tag in tags(cell) if tag not in DROP_TAGS + (STUDENT_KEEP,)])
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
         elif cell.cell_type == "markdown":
@@ -382,9 +379,9 @@ def student_notebook(nb, name: str = "notebook") -> nbformat.NotebookNode:
         if find_regions(cell.source):
             added = [EXERCISE_TAG] + ([RAISES] if raises_itself(cell.source) else [])
             cell.source = student_source(cell.source)
-            _set_tags(cell, _tags(cell) + [tag for tag in added if tag not in _tags(cell)])
+            _set_tags(cell, tags(cell) + [tag for tag in added if tag not in tags(cell)])
         elif is_test_cell(cell):
-            _set_tags(cell, _tags(cell) + [tag for tag in TEST_TAGS if tag not in _tags(cell)])
+            _set_tags(cell, tags(cell) + [tag for tag in TEST_TAGS if tag not in tags(cell)])
     _nbgrader_release(student)
     nbformat.validate(student)
     return student
@@ -392,7 +389,7 @@ def student_notebook(nb, name: str = "notebook") -> nbformat.NotebookNode:
 
 def exercise_cells(nb) -> list[int]:
     """The indices of the exercise cells of a student notebook."""
-    return [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and EXERCISE_TAG in _tags(cell)]
+    return [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and EXERCISE_TAG in tags(cell)]
 
 
 def check_cells_after(nb, exercise: int) -> list[int]:

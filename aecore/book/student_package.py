@@ -406,12 +406,12 @@ def stale(tree: Path) -> list[str]:
     empty when the package is up to date."""
     import torch
 
-    from ..exercises.cases import WHICH, computed
+    from ..exercises.cases import WHICH, computed, stored_file
 
     folder, found = Path(tree) / "aecore" / "exercises" / "stored", []
     for lab in LAB_MODULES:
         for which in WHICH:
-            path = folder / (f"{lab}.pt" if which == "visible" else f"{lab}.hidden.pt")
+            path = stored_file(folder, lab, which)
             if not path.is_file():
                 if which == "visible":
                     found.append(f"{lab} {which}: no stored cases")

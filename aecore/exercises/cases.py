@@ -88,9 +88,14 @@ def case_set(name: str, which: str = "visible") -> CaseSet:
     return copy.deepcopy(found)._replace(hidden=which == "hidden")
 
 
+def stored_file(folder: Path, lab: str, which: str) -> Path:
+    """Where the cases ``which`` of ``lab`` are stored in ``folder``: ``<lab>.pt`` (visible), ``<lab>.hidden.pt``."""
+    return folder / (f"{lab}.pt" if which == "visible" else f"{lab}.hidden.pt")
+
+
 @functools.cache
 def _stored(lab: str, which: str) -> dict[str, CaseSet]:
-    path = STORED / (f"{lab}.pt" if which == "visible" else f"{lab}.hidden.pt")
+    path = stored_file(STORED, lab, which)
     if not path.is_file():
         if which == "hidden":
             raise HiddenCasesMissing(f"the hidden cases of {lab} are not in this copy of aecore: they exist only in "
@@ -175,7 +180,7 @@ def write_stored(folder: Path, labs: Iterable[str], *, hidden: bool) -> list[Pat
     for lab in labs:
         names = [n for n, e in EXERCISES.items() if e.lab == lab]
         for which in WHICH if hidden else WHICH[:1]:
-            path = folder / (f"{lab}.pt" if which == "visible" else f"{lab}.hidden.pt")
+            path = stored_file(folder, lab, which)
             torch.save({name: computed(name, which) for name in names}, path)
             written.append(path)
     return written

@@ -338,7 +338,7 @@ def report_match(name: str, cases: Any, how: str = "") -> None:
     """Print the ✓ line of exercise ``name`` whose ``cases`` (a :class:`~.cases.CaseSet`) all matched; ``how``
     follows the count, e.g. ``" (with the same random numbers)"``. Hidden cases are called so: ``on 3 hidden test
     cases``, so that a grader's feedback does not read like the student's own visible check."""
-    kind = "hidden test cases" if getattr(cases, "hidden", False) else "test cases"
+    kind = "hidden test cases" if cases.hidden else "test cases"
     print(f"✓ {name}: matches the reference on {len(cases.cases)} {kind}{how}.")
 
 

@@ -350,7 +350,7 @@ def _latent_features(out, args, context):
 @exercise(_LATENT, seed=9, features=_latent_features,
           inputs=lambda g: [(torch.randn(4, 6, generator=g) * torch.tensor([[0.1], [1.0], [3.0], [10.0]]), 0.25),
                             (torch.randn(3, 2, 3, 3, generator=g) * 2, 0.1)],
-          large=lambda g, inputs: (torch.randn(4000, 8, generator=g) * torch.linspace(0.2, 5.0, 4000).view(-1, 1), 0.3),
+          large=lambda g, inputs: (torch.randn(4000, 8, generator=g) * _scales(), 0.3),
           context=lambda args: {"normalised": power_normalize(args[0])})
 def check_latent_noise(fn: Callable, cases: CaseSet) -> None:
     """``fn(z, variance) -> power_normalize(z) + N(0, variance)``; prints ✓ or raises ExerciseMistake."""
