@@ -16,11 +16,10 @@ from pathlib import Path
 
 import pytest
 
-import aecore
+from aecore.config import REPO_ROOT as REPO
 
 jupyter_client = pytest.importorskip("jupyter_client")
 
-REPO = Path(aecore.__file__).resolve().parents[1]
 SUM = ("from aecore import lessons\n\n\ndef loss(model, x, y):\n"
        "    return lessons.bce_per_image(model(x), x)  # summed over the pixels\n")
 MEAN = ("from aecore import lessons\n\n\ndef loss(model, x, y):\n"

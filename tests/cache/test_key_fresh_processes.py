@@ -17,13 +17,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import aecore
-from aecore import lessons, models, train
+from aecore import models, objectives, train
 from aecore.cache import load_check
+from aecore.config import REPO_ROOT as REPO
 from aecore.datasets import LabelledImages
 from aecore.train import TrainConfig
-
-REPO = Path(aecore.__file__).resolve().parents[1]
 
 CHILD = textwrap.dedent('''
     import json, os, resource, sys, warnings
@@ -117,10 +115,9 @@ def test_the_temporary_file_of_a_process_killed_while_saving_is_removed_at_the_n
     assert orphan.stat().st_size > 1000 and not list(cache.glob("*.pt"))
     hour_ago = time.time() - 3600
     os.utime(orphan, (hour_ago, hour_ago))  # killed a while ago
-    gen = torch.Generator().manual_seed(0)
-    data = LabelledImages(torch.rand(32, 1, 8, 8, generator=gen), torch.arange(32) % 4, ["a", "b", "c", "d"])
+    data = _data()
     history = train.fit_or_load("other", models.MLPAutoencoder(image_shape=(1, 8, 8), hidden=(8,), latent_dim=2),
-                                data, None, TrainConfig(epochs=1, batch_size=32), loss=_plain_bce,
+                                data, None, TrainConfig(epochs=1, batch_size=32), loss=objectives.reconstruction_bce,
                                 device=torch.device("cpu"), cache_dir=cache, progress=False)
     assert not history.from_cache
     assert not orphan.exists() and len(list(cache.glob("other-*.pt"))) == 1
@@ -140,8 +137,10 @@ def test_a_live_writers_temporary_file_is_left_alone(tmp_path):
     assert live.exists() and foreign.exists()
 
 
-def _plain_bce(model, x, y):
-    return lessons.bce_per_image(model(x), x)
+def _data() -> LabelledImages:
+    """32 random 8x8 images in 4 classes (seeded)."""
+    gen = torch.Generator().manual_seed(0)
+    return LabelledImages(torch.rand(32, 1, 8, 8, generator=gen), torch.arange(32) % 4, ["a", "b", "c", "d"])
 
 
 def test_a_full_disk_keeps_the_trained_model_and_says_how_to_fix_it(tmp_path, monkeypatch):
@@ -154,12 +153,12 @@ def test_a_full_disk_keeps_the_trained_model_and_says_how_to_fix_it(tmp_path, mo
         return real_open(file, mode, *args, **kwargs)
 
     monkeypatch.setattr("builtins.open", full_disk)
-    gen = torch.Generator().manual_seed(0)
-    data = LabelledImages(torch.rand(32, 1, 8, 8, generator=gen), torch.arange(32) % 4, ["a", "b", "c", "d"])
+    data = _data()
     model = models.MLPAutoencoder(image_shape=(1, 8, 8), hidden=(8,), latent_dim=2)
     with pytest.warns(UserWarning, match=r"cannot be saved.*disk is full.*AECORE_CACHE.*kept in memory"):
-        history = train.fit_or_load("full", model, data, None, TrainConfig(epochs=2, batch_size=32), loss=_plain_bce,
-                                    device=torch.device("cpu"), cache_dir=tmp_path, progress=False)
+        history = train.fit_or_load("full", model, data, None, TrainConfig(epochs=2, batch_size=32),
+                                    loss=objectives.reconstruction_bce, device=torch.device("cpu"), cache_dir=tmp_path,
+                                    progress=False)
     assert not history.from_cache and len(history["train_loss"]) == 2
     fresh = load_check.fresh_copy(model, seed=0)  # the weights training started from
     assert any(not torch.equal(a, b) for a, b in zip(fresh.parameters(), model.parameters()))  # trained, kept
