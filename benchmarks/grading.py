@@ -32,7 +32,6 @@ from aecore.grading.sandbox import Limits
 from benchmarks._results import local_path, provenance
 
 LAB = "01_mnist_autoencoder"
-"""A solution region, as nbgrader's generate_assignment replaces it with a stub."""
 HEADER = "import torch\nfrom torch.nn import functional as F\n\n"
 
 MISTAKES = {

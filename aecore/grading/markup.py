@@ -64,8 +64,7 @@ def graded_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     out = copy.deepcopy(nb)
     kept = []
     for cell in out.cells:
-        tags = cell.get("metadata", {}).get("tags", [])
-        if cell.cell_type == "markdown" and ("book-only" not in tags or is_solution(cell)):
+        if cell.cell_type == "markdown" and ("book-only" not in tags(cell) or is_solution(cell)):
             kept.append(cell)
         elif runs_when_grading(cell):
             cell.outputs, cell.execution_count = [], None

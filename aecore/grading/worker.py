@@ -11,6 +11,7 @@ in a fresh sandboxed process (the clean re-check); zero what misbehaved or was t
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 import os
 import shutil
@@ -154,8 +155,8 @@ def _confirm(job: dict[str, Any], sandbox: Sandbox, graded: nbformat.NotebookNod
     folder.mkdir(exist_ok=True)
     cache = folder / ".aecore-cache"
     mirror_cache(Path(job["warm_cache"]), cache)
-    confirm_box = Sandbox(sandbox.script, folder, sandbox.package, sandbox.hidden, sandbox.readable, cache,
-                          Path(job["root"]) / "confirm-violations.log", limits)
+    confirm_box = dataclasses.replace(sandbox, folder=folder, cache=cache,
+                                      log=Path(job["root"]) / "confirm-violations.log", limits=limits)
     config_path, result = Path(job["root"]) / "confirm.json", Path(job["root"]) / "confirm-result.json"
     config_path.write_text(json.dumps(confirm_box.config(setup=job["setup"], definitions=definitions, tests=tests,
                                                          functions=functions, result=str(result))))
