@@ -39,6 +39,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from aecore.book.kernels import IpcKernelManager
 from aecore.labs import LABS
 from benchmarks._results import local_path, provenance, save_benchmark
 
@@ -58,7 +59,7 @@ def run_notebook(name: str, seed: int, profile: str = "full") -> dict:
         os.environ.update(AECORE_SEED=str(seed), AECORE_PROFILE=profile, AECORE_STRICT="0",
                           AECORE_CLAIMS_LOG=str(log), MPLBACKEND="Agg")
         start = time.perf_counter()
-        NotebookClient(notebook, timeout=None, allow_errors=True,
+        NotebookClient(notebook, timeout=None, allow_errors=True, kernel_manager_class=IpcKernelManager,
                        resources={"metadata": {"path": str(path.parent)}}).execute()
         seconds = time.perf_counter() - start
         claims = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []

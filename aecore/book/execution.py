@@ -163,6 +163,8 @@ def execute_notebook(path: str, timeout: int | None, allow_errors: bool, threads
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+    from .kernels import IpcKernelManager
+
     os.environ["OMP_NUM_THREADS"] = str(threads)  # the kernel inherits this process's environment
     notebook = nbformat.read(path, as_version=4)
     execution = notebook.metadata.get("execution", {})
@@ -178,7 +180,8 @@ def execute_notebook(path: str, timeout: int | None, allow_errors: bool, threads
     # not answer a shutdown request anyway (nbclient would wait 5 s before killing it).
     client = NotebookClient(notebook, timeout=timeout, allow_errors=allow_errors, record_timing=False,
                             resources={"metadata": {"path": str(Path(path).parent)}},
-                            on_cell_execute=on_cell_execute, shutdown_kernel="immediate")
+                            on_cell_execute=on_cell_execute, shutdown_kernel="immediate",
+                            kernel_manager_class=IpcKernelManager)
     client.widget_registry["@jupyter-widgets/output"] = {"OutputModel": _quiet_output_widget_class()}
     start = time.perf_counter()
     failure, stuck = None, None

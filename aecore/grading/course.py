@@ -123,13 +123,15 @@ def warm_up(lab: Lab, sandbox: Sandbox, jupyter_dir: Path, limits: Limits) -> No
     cell fails: grading that lab would fail for every student."""
     from nbclient import NotebookClient
 
+    from ..book.kernels import IpcKernelManager
     from .sandbox import KERNEL_NAME
 
     nb = nbformat.read(lab.release, as_version=4)
     sandbox.write_kernel_spec(jupyter_dir)
     with jupyter_path(jupyter_dir):
         NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=max(limits.cell_seconds, 300), allow_errors=True,
-                       resources={"metadata": {"path": str(sandbox.folder)}}).execute()
+                       resources={"metadata": {"path": str(sandbox.folder)}},
+                       kernel_manager_class=IpcKernelManager).execute()
     refused = sandbox.log.read_text(encoding="utf-8").strip() if sandbox.log.exists() else ""
     if refused:
         raise GradingError(f"{lab.name}: the grading sandbox refused what the notebook's own setup does, so it would "

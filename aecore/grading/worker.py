@@ -113,6 +113,26 @@ def _read(path: Path) -> tuple[nbformat.NotebookNode | None, str]:
         return None, f"not a notebook ({err})"
 
 
+def _autograde_preprocessors() -> list[type]:
+    """nbgrader's autograde steps, with its ``Execute`` replaced by one whose kernel connects over Unix sockets
+    (:mod:`aecore.book.kernels`: a kernel on TCP ports can die at start when another process takes a port, and
+    the submission would be graded as a dead kernel)."""
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import Execute
+
+    from ..book.kernels import IpcKernelManager
+
+    class IpcExecute(Execute):
+        """nbgrader's Execute (configured as ``Execute``) over Unix sockets."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("kernel_manager_class", IpcKernelManager)
+            super().__init__(*args, **kwargs)
+
+    steps = list(Autograde.class_traits()["autograde_preprocessors"].default())
+    return [IpcExecute if step is Execute else step for step in steps]
+
+
 def _api(root: Path, limits: Limits) -> Any:
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
@@ -120,6 +140,7 @@ def _api(root: Path, limits: Limits) -> Any:
 
     tools_on_path()
     cfg = Config()
+    cfg.Autograde.autograde_preprocessors = _autograde_preprocessors()
     cfg.CourseDirectory.root = str(root)
     cfg.CourseDirectory.course_id = COURSE_ID
     cfg.Execute.kernel_name = KERNEL_NAME

@@ -16,6 +16,7 @@ from nbformat import v4
 from aecore.book import edition as ms
 from aecore.book import notebook_format as fmt
 from aecore.book import student_links as links_ext
+from aecore.book.kernels import IpcKernelManager
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -355,7 +356,8 @@ def test_the_student_notebook_stops_at_its_test_cell_and_runs_with_the_solutions
     setup, exercise, test, after = student.cells
     assert exercise.metadata["tags"] == ["exercise"] and test.metadata["tags"] == ["raises-exception"]
     assert setup.metadata["tags"] == ["grading-setup"]
-    client = NotebookClient(student, kernel_name="python3", timeout=60, resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(student, kernel_name="python3", timeout=60, kernel_manager_class=IpcKernelManager,
+                            resources={"metadata": {"path": str(tmp_path)}})
     with client.setup_kernel():
         client.execute_cell(setup, 0)
         client.execute_cell(exercise, 1)  # defines the stub: no error
@@ -367,7 +369,8 @@ def test_the_student_notebook_stops_at_its_test_cell_and_runs_with_the_solutions
             client.execute_cell(after, 3)  # the function is the stub
 
     solved = ms.insert_solutions(student, source)
-    NotebookClient(solved, kernel_name="python3", timeout=60, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(solved, kernel_name="python3", timeout=60, kernel_manager_class=IpcKernelManager,
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
     assert [o.get("text") for o in solved.cells[2].outputs] == ["✓ double: right on the visible cases\n"]
     assert [o.get("text") for o in solved.cells[3].outputs] == ["42\n"]
 

@@ -51,6 +51,7 @@ from nbclient.exceptions import CellExecutionError
 from nbformat import v4
 
 from aecore.book import edition as ms
+from aecore.book.kernels import IpcKernelManager
 from aecore.book.notebook_format import RAISES
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -108,7 +109,7 @@ def kernel_env() -> dict[str, str]:
 
 
 def client_for(nb) -> NotebookClient:
-    return NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT,
+    return NotebookClient(nb, kernel_name="python3", timeout=CELL_TIMEOUT, kernel_manager_class=IpcKernelManager,
                           resources={"metadata": {"path": str(NOTEBOOKS_DIR)}})
 
 

@@ -14,11 +14,8 @@ import json
 import os
 from pathlib import Path
 
-import pytest
-
+from aecore.book.kernels import BlockingIpcKernelManager
 from aecore.config import REPO_ROOT as REPO
-
-jupyter_client = pytest.importorskip("jupyter_client")
 
 SUM = ("from aecore import lessons\n\n\ndef loss(model, x, y):\n"
        "    return lessons.bce_per_image(model(x), x)  # summed over the pixels\n")
@@ -54,7 +51,7 @@ class Kernel:
     def __init__(self) -> None:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
                    AECORE_DEVICE="cpu")
-        self.manager = jupyter_client.KernelManager(kernel_name="python3")
+        self.manager = BlockingIpcKernelManager(kernel_name="python3")  # no TCP port that another process can take
         self.manager.start_kernel(env=env)
         self.client = self.manager.client()
         self.client.start_channels()
