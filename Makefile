@@ -38,7 +38,7 @@ lint: $(STAMP)
 # pytest exits 5 when it collects nothing: that means the paths are wrong, so say so and fail.
 # AECORE_STRICT=1: a claim of the prose that a notebook does not reproduce fails the run.
 # tests/book/test_student_edition.py runs every notebook once, for the checks of `pytest --nbval notebooks`
-# (every cell runs without error) and as the reference of the student edition's walk.
+# (every cell runs without error) and the student edition's walk (stubs and checks run in the same kernel).
 # --durations=20: the slowest tests, printed at the end, so that the cost of the suite stays in view.
 test: $(STAMP)
 	AECORE_STRICT=$${AECORE_STRICT:-1} AECORE_PROFILE=$${AECORE_PROFILE:-quick} $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=20 tests; \
