@@ -367,18 +367,6 @@ def _folder_setting(name: str, value: str) -> Path:
     return path
 
 
-def flush_denormals() -> bool:
-    """Make the CPU treat subnormal floats (|x| < 1.2e-38) as zero; return whether the CPU supports it.
-
-    Training with BCE pushes background logits towards -inf, so gradients become
-    subnormal numbers, which x86 CPUs process up to ~100x slower: without this, an MNIST
-    autoencoder's epochs slow down 4-5x as training goes on. The setting is inherited by
-    threads created afterwards, so ``import aecore`` calls it before torch starts its
-    worker threads. Results change only below 1.2e-38.
-    """
-    return bool(torch.set_flush_denormal(True))
-
-
 def pick_device() -> torch.device:
     """Best available torch device: ``$AECORE_DEVICE`` if set, else CUDA, then Apple MPS, then CPU.
 

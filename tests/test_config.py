@@ -1,9 +1,12 @@
+import subprocess
+import sys
 import types
 
 import pytest
 import torch
 
 from aecore import config
+from aecore.config import REPO_ROOT
 
 
 def test_profile_defaults_to_full(monkeypatch):
@@ -88,6 +91,18 @@ def test_forcing_a_missing_device_is_a_clear_error(monkeypatch, setting, match):
     monkeypatch.setenv("AECORE_DEVICE", setting)
     with pytest.raises(RuntimeError, match=match):
         config.pick_device()
+
+
+@pytest.mark.parametrize("order", ["import torch, aecore", "import aecore, torch",
+                                   "import aecore.config, torch"])  # config imports torch while aecore is set up
+def test_importing_aecore_flushes_subnormal_floats_to_zero_whichever_comes_first(order):
+    """With torch already imported, ``import aecore`` flushes at once; else torch's own import does, before any
+    computation (a fresh process each)."""
+    code = f"{order}\nprint((torch.tensor([1e-39], dtype=torch.float32) * 1.0).item(), aecore.DENORMALS_FLUSHED)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    value, flushed = out.stdout.split()
+    # flushed: every x86 CPU with SSE3, i.e. all machines CI runs on (the value is computed before it is asked)
+    assert (float(value) == 0.0) if flushed == "True" else (float(value) > 0.0)
 
 
 def test_importing_aecore_flushes_subnormal_floats_to_zero():

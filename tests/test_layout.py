@@ -193,10 +193,12 @@ def test_only_a_packages_main_module_runs_as_main():
                             "put the command line in the package's __main__.py"
 
 
-def test_import_aecore_imports_only_its_config():
-    """``import aecore`` stays light: it imports :mod:`aecore.config` (which reads the environment and imports
-    torch) and nothing else of the package; the rest is imported on first use."""
-    code = "import json, sys, aecore; print(json.dumps(sorted(m for m in sys.modules if m.startswith('aecore'))))"
+def test_import_aecore_imports_nothing_else_of_the_package_nor_torch():
+    """``import aecore`` stays light: nothing else of the package and not torch (2 s) is imported until first
+    used, so the book's build and its notebook executor, which never compute, start without torch."""
+    code = ("import json, sys, aecore, aecore.book.execution\n"
+            "print(json.dumps([sorted(m for m in sys.modules if m.startswith('aecore')), 'torch' in sys.modules]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    imported = json.loads(out.stdout.strip().splitlines()[-1])
-    assert imported == ["aecore", "aecore.config"], f"aecore/__init__.py imports eagerly: {imported}"
+    imported, torch_imported = json.loads(out.stdout.strip().splitlines()[-1])
+    assert imported == ["aecore", "aecore.book", "aecore.book.execution"], f"imported eagerly: {imported}"
+    assert not torch_imported
