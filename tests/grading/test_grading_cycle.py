@@ -1,9 +1,10 @@
-"""One ``make grade`` run (aecore.grading.cycle.grade) over Lab 1 and Lab 3 submissions: a right one; one half done
-(named mistakes, a renamed function, a lost cell, the other exercises left as the edition's stubs and the
-observations unanswered); and hostile ones (an endless loop, a 20 GB allocation, a write outside its folder, a read
-of the instructor's notebooks, patched checks, invalid JSON). Each exercise gets the expected points and verdict,
-grades.csv lists them all, no submission changes another's. (Each graded notebook costs about 13 s of CPU: the
-verdict kinds share submissions.)"""
+"""One ``make grade`` run (aecore.grading.cycle.grade) over Lab 1 and Lab 3 submissions: right ones; a Lab 1 half done
+(a named mistake, a renamed function, a lost cell, the other exercises left as the edition's stubs and the
+observations unanswered); a Lab 1 of hostile code (an endless loop, a 20 GB allocation, a write outside its folder,
+a patched torch); a Lab 3 with a named mistake, a patched check and a read of the instructor's notebook beside
+stubs; and invalid JSON. Each exercise gets the expected points and verdict, grades.csv lists them all, no
+submission changes another's. (Each graded notebook costs about 13 s of CPU, so the verdict kinds share
+submissions.)"""
 
 from __future__ import annotations
 
@@ -77,9 +78,6 @@ def graded(tmp_path_factory):
                                      "    return (x + factor * torch.rand_like(x)).clamp(0, 1)"),
             "bce_per_image": _function("bce", "logits, x", f"    return {BCE}.flatten(1).sum(1)"),
             "l2_penalty": None}),
-        ("bob", LAB3): _with(_stubbed(lab3), {"kl_divergence": _function(
-            "kl_divergence", "mu, logvar", "    return 0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).flatten(1).sum(1)",
-            ELBO)}),
         ("mallory", LAB1): _with(lab1, {
             "count_parameters": _function("count_parameters", "model", "    while True:\n        pass"),
             "bce_per_image": _function("bce_per_image", "logits, x",
@@ -92,10 +90,14 @@ def graded(tmp_path_factory):
             "l2_penalty": _function("l2_penalty", "model", "    torch.allclose = lambda *a, **k: True\n"
                                     "    return sum((p * 0).sum() for p in model.parameters())"),
         }),
-        ("grace", LAB3): _with(lab3, {
-            "kl_divergence": _function("kl_divergence", "mu, logvar", "    return mu.sum(1)",
-                                       "exercises.check_kl_divergence = lambda fn, **kw: print('✓ kl_divergence')\n"
-                                       + ELBO),
+        # a named mistake, a patched check, a read of the instructor's notebook; the rest stubs, no answers
+        ("grace", LAB3): _with(_stubbed(lab3), {
+            "kl_divergence": _function(
+                "kl_divergence", "mu, logvar",
+                "    return 0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).flatten(1).sum(1)", ELBO),
+            "reparameterize": _function(
+                "reparameterize", "mu, logvar", "    return mu",
+                "exercises.check_reparameterize = lambda fn, **kw: print('✓ reparameterize')\n"),
             "median_radius_by_class": _function(
                 "median_radius_by_class", "codes, labels, num_classes",
                 "    radius = codes.norm(dim=1)\n"
@@ -136,19 +138,19 @@ def test_a_named_mistake_scores_zero_and_is_named(graded):
     _, table, _ = graded
     points, verdict = _row(table, "bob", LAB1, "noisy_input")
     assert points == 0 and "looks like uniform noise (torch.rand_like) instead of Gaussian" in verdict
-    points, verdict = _row(table, "bob", LAB3, "kl_divergence")
+    points, verdict = _row(table, "grace", LAB3, "kl_divergence")
     assert points == 0 and "opposite sign" in verdict
 
 
 def test_a_stub_scores_zero_with_not_done(graded):
     _, table, _ = graded
-    stubs = {(LAB1, "count_parameters"), (LAB1, "grid_over_codes"), (LAB3, "reparameterize"),
-             (LAB3, "condition_on_label"), (LAB3, "prior_samples"), (LAB3, "median_radius_by_class")}
-    for lab, exercise in stubs:
-        points, verdict = _row(table, "bob", lab, exercise)
-        assert points == 0 and "NotImplementedError" in verdict, (lab, exercise, verdict)
-    questions = [row for (student, _, exercise), row in table.items()
-                 if student == "bob" and exercise.startswith("observation")]
+    stubs = {("bob", LAB1, "count_parameters"), ("bob", LAB1, "grid_over_codes"),
+             ("grace", LAB3, "condition_on_label"), ("grace", LAB3, "prior_samples")}
+    for student, lab, exercise in stubs:
+        points, verdict = _row(table, student, lab, exercise)
+        assert points == 0 and "NotImplementedError" in verdict, (student, lab, exercise, verdict)
+    questions = [row for (student, lab, exercise), row in table.items()
+                 if (student, lab) in (("bob", LAB1), ("grace", LAB3)) and exercise.startswith("observation")]
     assert len(questions) == 11 and all(row["verdict"] == "no answer" for row in questions)
 
 
@@ -168,12 +170,11 @@ def test_hostile_code_scores_zero_for_its_part_only(graded):
 
 def test_a_patched_check_is_caught_by_the_clean_recheck(graded):
     _, table, _ = graded
-    points, verdict = _row(table, "grace", LAB3, "kl_divergence")
+    points, verdict = _row(table, "grace", LAB3, "reparameterize")
     assert points == 0 and verdict.startswith("the check was tampered with (the exercise cell runs "
-                                              "`exercises.check_kl_divergence")
+                                              "`exercises.check_reparameterize")
     points, verdict = _row(table, "grace", LAB3, "median_radius_by_class")
     assert points == 0 and "read the grader's files" in verdict
-    assert _row(table, "grace", LAB3, "reparameterize")[0] == 1
 
 
 def test_broken_notebooks_and_lost_cells_get_a_clear_verdict(graded):
@@ -197,6 +198,6 @@ def test_the_report_lists_everyone_with_feedback_and_answer_pages(graded):
     page = (summary.answers / LAB3 / "observation-1.html").read_text()
     question = next(c.source for c in nbformat.read(REPO_ROOT / "notebooks" / f"{LAB3}.ipynb", as_version=4).cells
                     if c.get("id") == "cell-06-question")
-    assert "alice" in page and "bob" in page and "**Question.**" in question
+    assert "alice" in page and "grace" in page and "**Question.**" in question
     assert question.split("**Question.**")[1].split("?")[0].strip() in page
-    assert "<em>no answer</em>" in page   # bob's
+    assert "<em>no answer</em>" in page   # grace's
