@@ -29,9 +29,10 @@ if _workers and "OMP_NUM_THREADS" not in os.environ:
 # tests/test_xdist_groups.py checks that a group stays in one worker.
 import pytest  # noqa: E402  (the environment above is set before anything imports torch)
 
-# The groups are the suite's longest units of work (the grading cycle about 2 minutes, a notebook's run and
-# student walk up to 2). xdist hands out work in collection order, so they go first, the longest first, and the
-# many short tests fill the gaps after them: the last minute is not one worker alone with the grading cycle.
+# The groups are the suite's longest units of work (the grading cycle about 2 minutes, a notebook's run, which
+# its student walk shares, up to 2). xdist hands out work in collection order, so they go first, the longest
+# first, and the many short tests fill the gaps after them: the last minute is not one worker alone with the
+# grading cycle.
 LONGEST_GROUPS_FIRST = ("grading", "notebook-", "student_package")
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import zmq
 from jupyter_client import AsyncKernelManager, KernelManager
+from jupyter_client.localinterfaces import localhost
 from traitlets import default
 
 IPC = zmq.has("ipc")
@@ -51,7 +52,7 @@ class _OwnSocketFolder:
     @default("ip")
     def _ip_default(self) -> str:
         # with ipc, jupyter_client's "ip" is the sockets' path prefix: sockets <prefix>-1 ... <prefix>-5
-        return str(self._socket_folder() / "socket") if self.transport == "ipc" else "127.0.0.1"
+        return str(self._socket_folder() / "socket") if self.transport == "ipc" else localhost()
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)  # type: ignore[misc]
